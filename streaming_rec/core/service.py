@@ -1,0 +1,182 @@
+"""The recommend service: the one object the edge talks to.
+
+It owns the encoder, the index, the catalog and the popularity counts, and turns a batch
+of requests (query + the user's state) into answers with per-stage timings. It is not
+thread-safe: the worker calls it from a single compute thread, so index updates and
+searches never race (the Faust agents only decode, look up state and send).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streaming_rec.core.catalog import Catalog, ItemMeta
+from streaming_rec.core.embedder import Embedder
+from streaming_rec.core.index import VectorIndex
+from streaming_rec.core.popularity import Popularity
+from streaming_rec.core.ranker import RankingWeights, fuse, rerank
+from streaming_rec.core.user_state import UpdateRule, UserState
+
+
+@dataclass(frozen=True)
+class Request:
+    request_id: str
+    user_id: str
+    text: str = ""
+    k: int = 10
+    categories: frozenset[str] = frozenset()  # lower-cased; an item needs one of them
+    exclude: frozenset[str] = frozenset()
+    user: UserState | None = None
+    queued_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Scored:
+    item_id: str
+    score: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    request_id: str
+    user_id: str
+    strategy: str
+    items: list[Scored]
+    index_version: int
+    index_size: int
+    user_events: int
+    user_feedback_ts: float | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Recommender:
+    """Embedding, retrieval and ranking for batches of requests; item and feedback updates."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        index: VectorIndex,
+        weights: RankingWeights,
+        update_rule: UpdateRule,
+        popularity: Popularity,
+    ) -> None:
+        self.embedder = embedder
+        self.index = index
+        self.weights = weights
+        self.update_rule = update_rule
+        self.popularity = popularity
+        self.catalog = Catalog()
+
+    # --- items ------------------------------------------------------------------------------
+    def embed_items(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embedder.encode(texts)
+
+    def apply_items(
+        self, upserts: Sequence[tuple[ItemMeta, np.ndarray]], deletes: Iterable[str] = ()
+    ) -> None:
+        """Make item vectors searchable (add or replace) and forget deleted items."""
+        deletes = list(deletes)
+        if deletes:
+            self.index.delete(deletes)
+            self.catalog.remove(deletes)
+        if upserts:
+            for meta, _ in upserts:
+                self.catalog.put(meta)
+            self.index.upsert(
+                [meta.item_id for meta, _ in upserts], np.stack([v for _, v in upserts])
+            )
+
+    # --- feedback ---------------------------------------------------------------------------
+    def apply_feedback(self, state: UserState, item_id: str, event: str, ts: float) -> UserState:
+        """The user's next state; also counts the event towards popular-now."""
+        vector = self.index.vectors([item_id])[0] if item_id in self.index else None
+        self.popularity.observe(item_id, self.update_rule.weights[event], ts)
+        return self.update_rule.apply(state, item_id, event, ts, vector)
+
+    # --- queries ----------------------------------------------------------------------------
+    def recommend(self, requests: Sequence[Request]) -> list[Answer]:
+        started = time.perf_counter()
+        texts = [r.text for r in requests if r.text.strip()]
+        encoded = iter(self.embedder.encode(texts)) if texts else iter(())
+        embed_ms = (time.perf_counter() - started) * 1000.0
+        answers = []
+        for request in requests:
+            query = next(encoded) if request.text.strip() else None
+            answers.append(self._answer(request, query, embed_ms))
+        return answers
+
+    def _answer(self, request: Request, query: np.ndarray | None, embed_ms: float) -> Answer:
+        user = request.user
+        taste = user.direction() if user is not None else None
+        vector, strategy = fuse(query, taste, self.weights)
+        allow = self._allow(request)
+        t0 = time.perf_counter()
+        if vector is None:
+            ranked = self.popularity.top(request.k, allow)
+            if len(ranked) < request.k:
+                ranked += self._fill(request.k - len(ranked), allow, {i for i, _ in ranked})
+            t1 = t2 = time.perf_counter()
+        else:
+            hits = self.index.search(vector, max(self.weights.candidates, request.k), allow)
+            t1 = time.perf_counter()
+            ids = [h.item_id for h in hits]
+            vectors = self.index.vectors(ids) if self.weights.mmr_lambda < 1.0 and ids else None
+            ranked = rerank(
+                [(h.item_id, h.score) for h in hits],
+                vectors,
+                self.popularity.prior,
+                self.weights,
+                request.k,
+            )
+            t2 = time.perf_counter()
+        items = []
+        for item_id, score in ranked:
+            meta = self.catalog.get(item_id)
+            items.append(Scored(item_id, score, meta.title if meta else ""))
+        return Answer(
+            request_id=request.request_id,
+            user_id=request.user_id,
+            strategy=strategy,
+            items=items,
+            index_version=self.index.version,
+            index_size=len(self.index),
+            user_events=user.events if user else 0,
+            user_feedback_ts=user.feedback_ts if user else None,
+            timings={
+                "queue_ms": request.queued_ms,
+                "embed_ms": embed_ms if query is not None else 0.0,
+                "search_ms": (t1 - t0) * 1000.0,
+                "rank_ms": (t2 - t1) * 1000.0,
+            },
+        )
+
+    def _allow(self, request: Request) -> Callable[[str], bool]:
+        seen = request.user.recent if request.user is not None else ()
+        excluded = request.exclude | frozenset(seen)
+        categories = request.categories
+        catalog = self.catalog
+
+        def allow(item_id: str) -> bool:
+            if item_id in excluded:
+                return False
+            if not categories:
+                return item_id in catalog
+            meta = catalog.get(item_id)
+            return meta is not None and meta.in_any(categories)
+
+        return allow
+
+    def _fill(self, n: int, allow: Callable[[str], bool], taken: set[str]) -> list[tuple[str, float]]:
+        """Cold start with no popularity yet: any allowed items, in catalog order."""
+        out: list[tuple[str, float]] = []
+        for item_id in self.catalog.ids():
+            if item_id not in taken and allow(item_id):
+                out.append((item_id, 0.0))
+                if len(out) == n:
+                    break
+        return out
