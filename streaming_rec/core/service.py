@@ -93,10 +93,15 @@ class Recommender:
 
     # --- feedback ---------------------------------------------------------------------------
     def apply_feedback(self, state: UserState, item_id: str, event: str, ts: float) -> UserState:
-        """The user's next state; also counts the event towards popular-now."""
+        """The user's next state after ``event`` on ``item_id``."""
         vector = self.index.vectors([item_id])[0] if item_id in self.index else None
-        self.popularity.observe(item_id, self.update_rule.weights[event], ts)
         return self.update_rule.apply(state, item_id, event, ts, vector)
+
+    def observe_popularity(self, events: Iterable[tuple[str, str, float]]) -> None:
+        """Count (item_id, event, ts) towards popular-now (positive events only)."""
+        weights = self.update_rule.weights
+        for item_id, event, ts in events:
+            self.popularity.observe(item_id, weights[event], ts)
 
     # --- queries ----------------------------------------------------------------------------
     def recommend(self, requests: Sequence[Request]) -> list[Answer]:

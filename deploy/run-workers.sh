@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# make run-workers: the local broker (unless KAFKA_BOOTSTRAP_SERVERS/SREC_BOOTSTRAP_SERVERS
+# points at a cluster), the topics, the demo catalog if `items` is empty, WORKERS workers.
+# Ctrl-C stops the workers (the broker keeps running: make kafka-down).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+WORKERS=${WORKERS:-1}
+BASE_PORT=${SREC_WEB_PORT:-6066}
+
+if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}${SREC_BOOTSTRAP_SERVERS:-}" ]]; then
+  deploy/kafka/kafka.sh start
+  export SREC_BOOTSTRAP_SERVERS="127.0.0.1:${KAFKA_PORT:-9092}"
+fi
+
+$PY -m streaming_rec topics
+$PY -m streaming_rec demo-catalog --if-empty
+
+mkdir -p var/log
+pids=()
+ports=()
+for ((i = 0; i < WORKERS; i++)); do
+  port=$((BASE_PORT + i))
+  SREC_WEB_PORT=$port SREC_DATA_DIR="var/worker-$i" SREC_WORKER_NAME="worker-$i" \
+    $PY -m streaming_rec worker >"var/log/worker-$i.log" 2>&1 &
+  pids+=("$!")
+  ports+=(--port "$port")
+done
+trap 'kill -TERM "${pids[@]}" 2>/dev/null || true; wait' INT TERM EXIT
+
+echo "starting $WORKERS worker(s); logs in var/log/worker-*.log"
+$PY -m streaming_rec wait-ready "${ports[@]}" --timeout 600
+echo
+echo "ready: $WORKERS worker(s) on ${SREC_BOOTSTRAP_SERVERS:-$KAFKA_BOOTSTRAP_SERVERS}, health on http://127.0.0.1:$BASE_PORT/health"
+echo "ask from another shell:"
+echo "  .venv/bin/streaming-rec ask 'a funny animated film for children' -u alice"
+echo
+wait -n "${pids[@]}"
+echo "a worker exited; stopping the others" >&2

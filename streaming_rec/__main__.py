@@ -1,0 +1,3 @@
+from streaming_rec.cli import main
+
+main()

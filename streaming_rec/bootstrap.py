@@ -1,0 +1,60 @@
+"""The composition root: the one place that builds components from the settings."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from streaming_rec.config import Settings
+from streaming_rec.core.embedder import Embedder, SentenceTransformerEmbedder
+from streaming_rec.core.index import HnswIndex
+from streaming_rec.core.popularity import Popularity
+from streaming_rec.core.ranker import RankingWeights
+from streaming_rec.core.service import Recommender
+from streaming_rec.core.user_state import UpdateRule
+from streaming_rec.topics import TopicCatalog
+
+if TYPE_CHECKING:
+    import faust
+
+log = logging.getLogger(__name__)
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    return SentenceTransformerEmbedder(settings.model, settings.device, settings.max_batch)
+
+
+def build_recommender(settings: Settings, embedder: Embedder | None = None) -> Recommender:
+    embedder = embedder or build_embedder(settings)
+    index = HnswIndex(
+        embedder.dim,
+        max_elements=settings.hnsw_capacity,
+        m=settings.hnsw_m,
+        ef_construction=settings.hnsw_ef_construction,
+        ef_search=settings.hnsw_ef_search,
+    )
+    weights = RankingWeights(
+        alpha=settings.alpha,
+        gamma=settings.gamma,
+        prior_weight=settings.prior_weight,
+        mmr_lambda=settings.mmr_lambda,
+        candidates=settings.candidates,
+    )
+    rule = UpdateRule(
+        weights=settings.event_weights,
+        half_life_events=settings.half_life_events,
+        half_life_seconds=settings.half_life_seconds,
+        max_recent=settings.recent_items,
+    )
+    return Recommender(embedder, index, weights, rule, Popularity(settings.popularity_half_life_seconds))
+
+
+def build_worker_app(settings: Settings) -> faust.App:
+    """Topics checked (and created if allowed), the model loaded, the Faust app wired."""
+    from streaming_rec.edge.admin import ensure_topics
+    from streaming_rec.edge.app import build_app
+
+    catalog = TopicCatalog.load()
+    if settings.create_topics:
+        ensure_topics(settings, catalog)
+    return build_app(settings, build_recommender(settings), catalog)

@@ -1,0 +1,423 @@
+"""Vector index port and two implementations: exact (numpy) and approximate (hnswlib).
+
+Vectors are float32, L2-normalised by the caller; the score is the inner product.
+Neither index is thread-safe: callers serialise access (the service runs all index
+work on one executor thread).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import hnswlib
+import numpy as np
+import numpy.typing as npt
+
+from streaming_rec.errors import IndexError_, SnapshotError
+
+log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float32]
+Allow = Callable[[str], bool]
+
+SNAPSHOT_FORMAT = "streaming_rec.hnsw"
+SNAPSHOT_FORMAT_VERSION = 1
+_INDEX_FILE, _IDS_FILE, _MANIFEST_FILE = "index.bin", "ids.json", "manifest.json"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result; ``score`` is the inner product with the query."""
+
+    item_id: str
+    score: float
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """Port: a mutable set of (item_id, vector) searched by inner product. Not thread-safe."""
+
+    dim: int
+
+    @property
+    def version(self) -> int:
+        """Grows by one per upserted or deleted item."""
+
+    def upsert(self, item_ids: Sequence[str], vectors: npt.ArrayLike) -> None:
+        """Add or replace ``(n, dim)`` vectors; within one call the last duplicate wins."""
+
+    def delete(self, item_ids: Iterable[str]) -> int:
+        """Remove items; return how many were live (unknown ids are ignored)."""
+
+    def search(self, query: npt.ArrayLike, k: int, allow: Allow | None = None) -> list[Hit]:
+        """Up to ``k`` live items passing ``allow``, best first."""
+
+    def vectors(self, item_ids: Sequence[str]) -> FloatArray:
+        """``(n, dim)`` vectors of live items; an unknown id raises IndexError_."""
+
+    def __contains__(self, item_id: object) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+
+def _check_dim(dim: int) -> int:
+    if not isinstance(dim, int) or dim < 1:
+        raise IndexError_(f"dim must be a positive int, got {dim!r}")
+    return dim
+
+
+def _as_matrix(vectors: npt.ArrayLike, n: int, dim: int) -> FloatArray:
+    if n == 0 and np.size(vectors) == 0:
+        return np.empty((0, dim), dtype=np.float32)
+    try:
+        arr = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise IndexError_(f"vectors are not numeric: {exc}") from exc
+    if arr.ndim == 1 and n == 1:
+        arr = arr.reshape(1, -1)
+    if arr.shape != (n, dim):
+        raise IndexError_(f"expected vectors of shape ({n}, {dim}), got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise IndexError_("vectors contain NaN or infinity")
+    return np.ascontiguousarray(arr)
+
+
+def _as_query(query: npt.ArrayLike, dim: int, k: int) -> FloatArray:
+    if k < 0:
+        raise IndexError_(f"k must be >= 0, got {k}")
+    return _as_matrix(query, 1, dim).reshape(dim)
+
+
+def _id_list(item_ids: Iterable[str]) -> list[str]:
+    if isinstance(item_ids, str):
+        raise IndexError_(f"expected a sequence of item ids, got the str {item_ids!r}")
+    return list(item_ids)
+
+
+def _prepare(
+    item_ids: Sequence[str], vectors: npt.ArrayLike, dim: int
+) -> tuple[list[str], FloatArray]:
+    """Validate an upsert; keep the last occurrence of each id."""
+    ids = _id_list(item_ids)
+    arr = _as_matrix(vectors, len(ids), dim)
+    if len(set(ids)) == len(ids):
+        return ids, arr
+    keep = sorted({item_id: i for i, item_id in enumerate(ids)}.values())
+    return [ids[i] for i in keep], arr[keep]
+
+
+class ExactIndex:
+    """Brute-force numpy index: the exact twin of HnswIndex, for tests and tiny catalogs."""
+
+    def __init__(self, dim: int, capacity: int = 1024) -> None:
+        self.dim = _check_dim(dim)
+        self._mat: FloatArray = np.empty((max(1, capacity), dim), dtype=np.float32)
+        self._ids: list[str] = []
+        self._row: dict[str, int] = {}
+        self._version = 0
+
+    @property
+    def version(self) -> int:
+        """Grows by one per upserted or deleted item."""
+        return self._version
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._row
+
+    def upsert(self, item_ids: Sequence[str], vectors: npt.ArrayLike) -> None:
+        """Add or replace vectors."""
+        ids, arr = _prepare(item_ids, vectors, self.dim)
+        needed = len(self._ids) + sum(1 for i in ids if i not in self._row)
+        if needed > self._mat.shape[0]:
+            grown = np.empty((max(needed, 2 * self._mat.shape[0]), self.dim), dtype=np.float32)
+            grown[: len(self._ids)] = self._mat[: len(self._ids)]
+            self._mat = grown
+        for item_id, vec in zip(ids, arr, strict=True):
+            row = self._row.get(item_id)
+            if row is None:
+                row = self._row[item_id] = len(self._ids)
+                self._ids.append(item_id)
+            self._mat[row] = vec
+        self._version += len(ids)
+
+    def delete(self, item_ids: Iterable[str]) -> int:
+        """Swap-remove each live item; return how many were live."""
+        removed = 0
+        for item_id in _id_list(item_ids):
+            row = self._row.pop(item_id, None)
+            if row is None:
+                continue
+            last = len(self._ids) - 1
+            if row != last:
+                moved = self._ids[last]
+                self._ids[row], self._row[moved] = moved, row
+                self._mat[row] = self._mat[last]
+            self._ids.pop()
+            removed += 1
+        self._version += removed
+        return removed
+
+    def search(self, query: npt.ArrayLike, k: int, allow: Allow | None = None) -> list[Hit]:
+        """Exact top-k by inner product."""
+        q = _as_query(query, self.dim, k)
+        n = len(self._ids)
+        if n == 0 or k == 0:
+            return []
+        scores = self._mat[:n] @ q
+        if allow is None:
+            kk = min(k, n)
+            top = np.argpartition(-scores, kk - 1)[:kk] if kk < n else np.arange(n)
+            order: Iterable[int] = top[np.argsort(-scores[top], kind="stable")].tolist()
+        else:
+            order = np.argsort(-scores, kind="stable").tolist()
+        hits: list[Hit] = []
+        for row in order:
+            item_id = self._ids[row]
+            if allow is None or allow(item_id):
+                hits.append(Hit(item_id, float(scores[row])))
+                if len(hits) == k:
+                    break
+        return hits
+
+    def vectors(self, item_ids: Sequence[str]) -> FloatArray:
+        """Copies of the vectors of live items."""
+        missing = [i for i in _id_list(item_ids) if i not in self._row]
+        if missing:
+            raise IndexError_(f"not in the index: {missing[:5]!r}")
+        return self._mat[[self._row[i] for i in item_ids]].reshape(len(item_ids), self.dim)
+
+
+class HnswIndex:
+    """Approximate index on hnswlib (space "ip", score = inner product).
+
+    Each item_id maps to a fresh int label; deleted items become tombstones whose slots
+    are reused by later new items (hnswlib ``replace_deleted``), so churn does not grow
+    the index. Capacity doubles as needed.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        max_elements: int = 1024,
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 64,
+        threads: int = 1,
+    ) -> None:
+        self.dim = _check_dim(dim)
+        self.ef_search = ef_search
+        self.threads = threads
+        self._index: Any = hnswlib.Index(space="ip", dim=dim)
+        self._index.init_index(
+            max_elements=max(1, max_elements),
+            M=m,
+            ef_construction=ef_construction,
+            allow_replace_deleted=True,
+        )
+        self._ef = -1
+        self._label: dict[str, int] = {}
+        self._id: dict[int, str] = {}
+        self._next_label = 0
+        self._version = 0
+
+    @property
+    def version(self) -> int:
+        """Grows by one per upserted or deleted item."""
+        return self._version
+
+    @property
+    def capacity(self) -> int:
+        """Slots allocated in hnswlib (live items plus tombstones plus free)."""
+        return int(self._index.get_max_elements())
+
+    def __len__(self) -> int:
+        return len(self._label)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._label
+
+    def upsert(self, item_ids: Sequence[str], vectors: npt.ArrayLike) -> None:
+        """Replace live items in place; add new ones into tombstone slots or fresh ones."""
+        ids, arr = _prepare(item_ids, vectors, self.dim)
+        old = [i for i, item_id in enumerate(ids) if item_id in self._label]
+        new = [i for i, item_id in enumerate(ids) if item_id not in self._label]
+        if old:
+            labels = [self._label[ids[i]] for i in old]
+            self._index.add_items(arr[old], labels, num_threads=self.threads)
+        if new:
+            used = int(self._index.get_current_count())  # live + tombstones
+            extra = max(0, len(new) - (used - len(self._label)))
+            if used + extra > self.capacity:
+                size = max(used + extra, 2 * self.capacity)
+                log.info("growing hnsw index from %d to %d slots", self.capacity, size)
+                self._index.resize_index(size)
+            labels = list(range(self._next_label, self._next_label + len(new)))
+            self._next_label += len(new)
+            self._index.add_items(arr[new], labels, num_threads=self.threads, replace_deleted=True)
+            for i, label in zip(new, labels, strict=True):
+                self._label[ids[i]] = label
+                self._id[label] = ids[i]
+        self._version += len(ids)
+
+    def delete(self, item_ids: Iterable[str]) -> int:
+        """Mark items deleted; return how many were live."""
+        removed = 0
+        for item_id in _id_list(item_ids):
+            label = self._label.pop(item_id, None)
+            if label is None:
+                continue
+            del self._id[label]
+            self._index.mark_deleted(label)
+            removed += 1
+        self._version += removed
+        return removed
+
+    def search(self, query: npt.ArrayLike, k: int, allow: Allow | None = None) -> list[Hit]:
+        """Approximate top-k; a selective ``allow`` returns what exists instead of raising."""
+        q = _as_query(query, self.dim, k)
+        k = min(k, len(self._label))
+        seen: set[int] = set()
+
+        def accept(label: int) -> bool:
+            item_id = self._id.get(label)
+            ok = item_id is not None and (allow is None or allow(item_id))
+            if ok:
+                seen.add(label)
+            return ok
+
+        use_filter = allow is not None
+        while k > 0:
+            if max(self.ef_search, k) != self._ef:
+                self._ef = max(self.ef_search, k)
+                self._index.set_ef(self._ef)
+            seen.clear()
+            try:
+                flt = accept if use_filter else None
+                labels, dists = self._index.knn_query(q, k=k, num_threads=1, filter=flt)
+            except RuntimeError as exc:
+                if "contiguous" not in str(exc):
+                    raise IndexError_(f"hnswlib search failed: {exc}") from exc
+                # Fewer than k reachable. A failed filtered search never fills ef, so it
+                # visits every reachable node: ``seen`` is then exactly what exists.
+                if use_filter:
+                    k = len(seen) if len(seen) < k else k // 2
+                use_filter = True
+                log.debug("hnsw search returned fewer than asked; retrying with k=%d", k)
+                continue
+            return [
+                Hit(self._id[int(label)], float(1.0 - dist))
+                for label, dist in zip(labels[0], dists[0], strict=True)
+            ]
+        return []
+
+    def vectors(self, item_ids: Sequence[str]) -> FloatArray:
+        """Vectors of live items as stored by hnswlib."""
+        missing = [i for i in _id_list(item_ids) if i not in self._label]
+        if missing:
+            raise IndexError_(f"not in the index: {missing[:5]!r}")
+        labels = [self._label[i] for i in item_ids]
+        items = np.asarray(self._index.get_items(labels), dtype=np.float32)
+        return items.reshape(len(labels), self.dim)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write a snapshot folder atomically (tmp folder, then rename)."""
+        final = Path(path)
+        tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:12]}")
+        tmp.mkdir(parents=True)
+        try:
+            self._index.save_index(str(tmp / _INDEX_FILE))
+            ids = {"next_label": self._next_label, "items": list(self._label.items())}
+            (tmp / _IDS_FILE).write_bytes(json.dumps(ids, separators=(",", ":")).encode())
+            manifest = {
+                "format": SNAPSHOT_FORMAT,
+                "format_version": SNAPSHOT_FORMAT_VERSION,
+                "space": "ip",
+                "dim": self.dim,
+                "count": len(self._label),
+                "version": self._version,
+                "sha256": {name: _sha256(tmp / name) for name in (_INDEX_FILE, _IDS_FILE)},
+            }
+            (tmp / _MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+            for name in (_INDEX_FILE, _IDS_FILE, _MANIFEST_FILE):
+                _fsync(tmp / name)
+            old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:12]}")
+            if final.exists():
+                final.rename(old)
+            tmp.rename(final)
+            _fsync(final.parent, directory=True)
+            shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        log.info("saved hnsw snapshot to %s (%d items, version %d)", final, len(self), self.version)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        dim: int | None = None,
+        ef_search: int = 64,
+        threads: int = 1,
+    ) -> HnswIndex:
+        """Read a snapshot written by ``save``; raise SnapshotError if unusable."""
+        folder = Path(path)
+        try:
+            manifest = json.loads((folder / _MANIFEST_FILE).read_text())
+            if manifest.get("format") != SNAPSHOT_FORMAT:
+                raise SnapshotError(f"{folder}: not an hnsw snapshot")
+            if manifest.get("format_version") != SNAPSHOT_FORMAT_VERSION:
+                raise SnapshotError(f"{folder}: format version {manifest.get('format_version')}")
+            if dim is not None and manifest["dim"] != dim:
+                raise SnapshotError(f"{folder}: snapshot dim {manifest['dim']}, expected {dim}")
+            for name in (_INDEX_FILE, _IDS_FILE):
+                if _sha256(folder / name) != manifest["sha256"][name]:
+                    raise SnapshotError(f"{folder}: checksum mismatch in {name}")
+            ids = json.loads((folder / _IDS_FILE).read_bytes())
+            items = {str(item_id): int(label) for item_id, label in ids["items"]}
+            if len(items) != manifest["count"] or len(ids["items"]) != len(items):
+                raise SnapshotError(f"{folder}: id map does not match the manifest count")
+            out = cls(int(manifest["dim"]), max_elements=1, ef_search=ef_search, threads=threads)
+            out._index = hnswlib.Index(space="ip", dim=out.dim)
+            out._index.load_index(str(folder / _INDEX_FILE), allow_replace_deleted=True)
+            stored = set(out._index.get_ids_list())
+            next_label = int(ids["next_label"])
+            if not set(items.values()) <= stored or next_label <= max(stored, default=-1):
+                raise SnapshotError(f"{folder}: index file does not match the id map")
+        except SnapshotError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
+            raise SnapshotError(f"{folder}: unreadable snapshot: {exc}") from exc
+        out._label = items
+        out._id = {label: item_id for item_id, label in items.items()}
+        out._next_label = next_label
+        out._version = int(manifest["version"])
+        log.info("loaded hnsw snapshot from %s (%d items)", folder, len(out))
+        return out
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

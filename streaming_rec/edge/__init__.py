@@ -1,0 +1,1 @@
+"""The edge: Kafka topics, Faust agents, the client. Adapters around the pure core."""

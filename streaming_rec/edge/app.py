@@ -1,0 +1,239 @@
+"""The Faust app: topics, the user-state table and three thin agents.
+
+    items     ─► embed_items      ─► item-vectors ─► (every worker) index replica
+    queries   ─► answer_queries   ─► recommendations
+    feedback  ─► apply_feedback   ─► user-state table (changelog)
+    feedback  ─► (every worker) popularity replica
+
+Agents decode raw bytes, call the Recommender on the single compute thread, encode and
+send. A message that does not decode goes to `dead-letters`; the agent goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+from aiokafka import ConsumerRecord
+
+from streaming_rec import codec
+from streaming_rec.config import Settings
+from streaming_rec.core.catalog import item_text
+from streaming_rec.core.service import Recommender
+from streaming_rec.edge import metrics
+from streaming_rec.edge.convert import (
+    answer_to_recommendation,
+    dead_letter,
+    item_meta,
+    item_to_vector_message,
+    query_to_request,
+    state_from_bytes,
+    state_to_bytes,
+)
+from streaming_rec.edge.kafka_config import faust_broker_kwargs
+from streaming_rec.edge.replica import TopicReplica
+from streaming_rec.errors import DecodeError
+from streaming_rec.topics import TopicCatalog
+
+log = logging.getLogger(__name__)
+
+RAW: dict[str, Any] = {
+    "key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw",
+}
+
+
+def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -> faust.App:
+    """The worker's Faust app around ``service`` (built by streaming_rec.bootstrap)."""
+    app = faust.App(
+        settings.app_id,
+        **faust_broker_kwargs(settings),
+        store="memory://",
+        datadir=str(settings.data_dir),
+        web_enabled=settings.web_port > 0,
+        web_port=settings.web_port or 6066,
+        web_bind=settings.web_host,
+        web_in_thread=False,
+        topic_allow_declare=False,  # topics come from topics/ (streaming-rec topics)
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger=0.0,
+        stream_wait_empty=False,
+        table_standby_replicas=0,
+    )
+    topics = {
+        spec.name: app.topic(settings.topic(spec.name), partitions=spec.partitions, **RAW)
+        for spec in catalog.all()
+    }
+    users = app.Table(
+        "user-state",
+        partitions=catalog.get("feedback").partitions,
+        changelog_topic=topics["user-state-changelog"],
+        key_type=bytes,
+        value_type=bytes,
+    )
+    compute = ThreadPoolExecutor(1, thread_name_prefix="srec-compute")
+    item_encoder = ThreadPoolExecutor(1, thread_name_prefix="srec-items")
+    worker = settings.worker_name or f"{socket.gethostname()}:{os.getpid()}"
+    model_version = service.embedder.name
+
+    async def on_compute(fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(compute, fn, *args)
+
+    async def to_dead_letters(event: faust.EventT, exc: Exception) -> None:
+        message = event.message
+        log.warning(
+            "dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, exc
+        )
+        metrics.MESSAGES.labels(message.topic, "dead_letter").inc()
+        letter = dead_letter(message.topic, message.partition, message.offset,
+                             message.key, message.value, exc, worker)
+        await topics["dead-letters"].send(key=message.key, value=codec.encode_dead_letter(letter))
+
+    # --- the index replica and popular-now, on every worker ------------------------------
+    async def apply_item_vectors(records: Sequence[ConsumerRecord]) -> None:
+        latest: dict[str, Any] = {}
+        for record in records:
+            try:
+                vector = codec.decode_item_vector(record.key, record.value)
+            except DecodeError as exc:
+                log.error("unreadable item vector at %s@%d: %s", record.partition, record.offset, exc)
+                continue
+            if vector is None:
+                if record.key:
+                    latest[record.key.decode("utf-8", "replace")] = None
+            else:
+                latest[vector.item_id] = vector
+        upserts = [(item_meta(v), v.vector) for v in latest.values() if v is not None]
+        deletes = [item_id for item_id, v in latest.items() if v is None]
+        await on_compute(service.apply_items, upserts, deletes)
+        metrics.INDEX_SIZE.set(len(service.index))
+        metrics.INDEX_VERSION.set(service.index.version)
+
+    async def count_popularity(records: Sequence[ConsumerRecord]) -> None:
+        events = []
+        for record in records:
+            try:
+                fb = codec.decode_feedback(record.value)
+            except DecodeError:
+                continue  # the feedback agent dead-letters it
+            events.append((fb.item_id, fb.event, fb.ts if fb.ts is not None else record.timestamp / 1000))
+        await on_compute(service.observe_popularity, events)
+
+    index_replica = TopicReplica(settings, settings.topic("item-vectors"), apply_item_vectors)
+    popularity_replica = TopicReplica(settings, settings.topic("feedback"), count_popularity)
+
+    @app.task
+    async def replicate_index() -> None:
+        await index_replica.run()
+
+    @app.task
+    async def replicate_popularity() -> None:
+        await popularity_replica.run()
+
+    async def ready() -> None:
+        if not index_replica.caught_up.is_set():
+            await index_replica.caught_up.wait()
+            metrics.READY.set(1)
+            log.info("ready: %d items in the index (version %d)", len(service.index), service.index.version)
+
+    # --- agents ----------------------------------------------------------------------------
+    @app.agent(topics["items"])
+    async def embed_items(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(settings.item_batch, within=0.05):
+            latest: dict[str, Any] = {}
+            for event in events:
+                try:
+                    item = codec.decode_item(event.key, event.value)
+                except DecodeError as exc:
+                    await to_dead_letters(event, exc)
+                    continue
+                latest[item.item_id] = item
+            upserts = [item for item in latest.values() if not item.deleted]
+            texts = [item_text(i.title, i.description, i.categories) for i in upserts]
+            loop = asyncio.get_running_loop()
+            vectors = await loop.run_in_executor(item_encoder, service.embed_items, texts)
+            for item, vector in zip(upserts, vectors, strict=True):
+                message = item_to_vector_message(item, vector, model_version)
+                await topics["item-vectors"].send(
+                    key=item.item_id.encode(), value=codec.encode_item_vector(message)
+                )
+            for item in latest.values():
+                if item.deleted:
+                    await topics["item-vectors"].send(key=item.item_id.encode(), value=None)
+            metrics.MESSAGES.labels(settings.topic("items"), "ok").inc(len(latest))
+
+    @app.agent(topics["queries"])
+    async def answer_queries(stream: faust.StreamT[bytes]) -> None:
+        await ready()
+        within = settings.max_wait_ms / 1000.0
+        async for events in stream.take_events(settings.max_batch, within=within):
+            received_at = time.time()
+            requests = []
+            for event in events:
+                try:
+                    query = codec.decode_query(event.value)
+                except DecodeError as exc:
+                    await to_dead_letters(event, exc)
+                    continue
+                state = state_from_bytes(users.get(query.user_id.encode()), query.user_id)
+                sent_at = query.sent_at if query.sent_at is not None else event.message.timestamp
+                requests.append(
+                    query_to_request(query, state, received_at, sent_at, settings.default_k)
+                )
+            if not requests:
+                continue
+            metrics.BATCH_SIZE.observe(len(requests))
+            answers = await on_compute(service.recommend, requests)
+            for answer in answers:
+                rec = answer_to_recommendation(answer, model_version, worker, received_at)
+                for stage, ms in rec.timings.model_dump().items():
+                    metrics.STAGE_MS.labels(stage.removesuffix("_ms")).observe(ms)
+                await topics["recommendations"].send(
+                    key=answer.user_id.encode(), value=codec.encode_recommendation(rec)
+                )
+            metrics.MESSAGES.labels(settings.topic("queries"), "ok").inc(len(requests))
+
+    @app.agent(topics["feedback"])
+    async def apply_feedback(stream: faust.StreamT[bytes]) -> None:
+        await ready()
+        async for event in stream.events():
+            try:
+                fb = codec.decode_feedback(event.value)
+                if fb.item_id not in service.index:
+                    raise DecodeError("feedback.item_id", "unknown item", fb.item_id)
+            except DecodeError as exc:
+                await to_dead_letters(event, exc)
+                continue
+            key = fb.user_id.encode()
+            state = state_from_bytes(users.get(key), fb.user_id)
+            ts = fb.ts if fb.ts is not None else event.message.timestamp
+            new_state = await on_compute(service.apply_feedback, state, fb.item_id, fb.event, ts)
+            users[key] = state_to_bytes(new_state)
+            metrics.MESSAGES.labels(settings.topic("feedback"), "ok").inc()
+
+    # --- health and metrics -------------------------------------------------------------
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        return web.json({
+            "ready": index_replica.caught_up.is_set(),
+            "worker": worker,
+            "index_items": len(service.index),
+            "index_version": service.index.version,
+            "model": model_version,
+        })
+
+    @app.page("/metrics")
+    async def prometheus(web: Any, request: Any) -> Any:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,135 @@
+"""Between the wire (codec models) and the core (requests, answers, user states)."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import numpy as np
+
+from streaming_rec import codec
+from streaming_rec.core.catalog import ItemMeta
+from streaming_rec.core.service import Answer, Request
+from streaming_rec.core.user_state import UserState
+from streaming_rec.errors import DecodeError
+from streaming_rec.schemas import (
+    DeadLetter,
+    Item,
+    ItemVector,
+    Query,
+    Recommendation,
+    RecommendedItem,
+    Timings,
+    UserStateRecord,
+)
+
+
+def item_meta(item: Item | ItemVector) -> ItemMeta:
+    return ItemMeta(item.item_id, item.title, tuple(item.categories), dict(item.attributes))
+
+
+def item_to_vector_message(item: Item, vector: np.ndarray, model: str) -> ItemVector:
+    return ItemVector(
+        item_id=item.item_id,
+        vector=vector,
+        dim=int(vector.shape[0]),
+        title=item.title,
+        categories=list(item.categories),
+        attributes=dict(item.attributes),
+        model=model,
+        updated_at=item.updated_at if item.updated_at is not None else time.time(),
+    )
+
+
+def query_to_request(
+    query: Query, user: UserState | None, received_at: float, sent_at: float, default_k: int
+) -> Request:
+    filters = query.filters
+    return Request(
+        request_id=query.request_id,
+        user_id=query.user_id,
+        text=query.text,
+        k=query.k if query.k is not None else default_k,
+        categories=frozenset(c.lower() for c in filters.categories) if filters else frozenset(),
+        exclude=frozenset(filters.exclude_ids) if filters else frozenset(),
+        user=user,
+        queued_ms=max(0.0, (received_at - sent_at) * 1000.0),
+    )
+
+
+def answer_to_recommendation(
+    answer: Answer, model_version: str, worker: str, received_at: float
+) -> Recommendation:
+    produced_at = time.time()
+    t = answer.timings
+    return Recommendation(
+        request_id=answer.request_id,
+        user_id=answer.user_id,
+        status="ok",
+        strategy=answer.strategy,
+        items=[RecommendedItem(item_id=s.item_id, score=s.score, title=s.title) for s in answer.items],
+        model_version=model_version,
+        index_version=answer.index_version,
+        index_size=answer.index_size,
+        user_events=answer.user_events,
+        user_feedback_ts=answer.user_feedback_ts,
+        timings=Timings(
+            queue_ms=t["queue_ms"],
+            embed_ms=t["embed_ms"],
+            search_ms=t["search_ms"],
+            rank_ms=t["rank_ms"],
+            total_ms=t["queue_ms"] + (produced_at - received_at) * 1000.0,
+        ),
+        produced_at=produced_at,
+        worker=worker,
+    )
+
+
+def state_from_bytes(raw: bytes | None, user_id: str) -> UserState:
+    """The user's state from the table (a new, empty state when there is none)."""
+    if raw is None:
+        return UserState(user_id)
+    record = codec.decode_user_state(raw)
+    return UserState(
+        user_id=record.user_id,
+        taste=record.vector,
+        recent=tuple(record.recent),
+        events=record.events,
+        feedback_ts=record.feedback_ts,
+    )
+
+
+def state_to_bytes(state: UserState) -> bytes:
+    return codec.encode_user_state(
+        UserStateRecord(
+            user_id=state.user_id,
+            vector=state.taste,
+            factors=None,
+            recent=list(state.recent),
+            events=state.events,
+            feedback_ts=state.feedback_ts,
+            updated_at=time.time(),
+        )
+    )
+
+
+def dead_letter(
+    topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+    exc: Exception, worker: str,
+) -> DeadLetter:
+    return DeadLetter(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key=_b64(key),
+        value=_b64(value),
+        reason=str(exc),
+        field=exc.field if isinstance(exc, DecodeError) else None,
+        error=type(exc).__name__,
+        worker=worker,
+        at=time.time(),
+    )
+
+
+def _b64(raw: bytes | None) -> str | None:
+    return None if raw is None else base64.b64encode(raw).decode("ascii")

@@ -1,0 +1,29 @@
+"""Every Prometheus instrument, in one namespace. Recorded at the edge, never in the math."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry()
+_NS = "streaming_rec"
+_MS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+MESSAGES = Counter(
+    "messages_total", "Messages handled, by topic and outcome (ok, dead_letter).",
+    ["topic", "outcome"], namespace=_NS, registry=REGISTRY,
+)
+STAGE_MS = Histogram(
+    "stage_ms", "Time per stage of a query (queue, embed, search, rank, total), ms.",
+    ["stage"], namespace=_NS, registry=REGISTRY, buckets=_MS_BUCKETS,
+)
+BATCH_SIZE = Histogram(
+    "query_batch_size", "Queries per micro-batch.", namespace=_NS, registry=REGISTRY,
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+INDEX_SIZE = Gauge("index_items", "Live items in the index.", namespace=_NS, registry=REGISTRY)
+INDEX_VERSION = Gauge(
+    "index_version", "Vector updates applied to the index.", namespace=_NS, registry=REGISTRY
+)
+READY = Gauge(
+    "ready", "1 once the index has caught up with item-vectors.", namespace=_NS, registry=REGISTRY
+)

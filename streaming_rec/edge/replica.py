@@ -1,0 +1,79 @@
+"""A full replica of a topic in this process: every partition, from the start, forever.
+
+Every worker keeps the whole item index in memory, so each one reads all of
+`item-vectors` itself (no consumer group: Faust's GlobalTable has a known recovery
+problem with several workers, and a plain consumer that assigns itself every partition
+is simpler). ``caught_up`` is set once the replica has read up to the end offsets that
+the topic had when the replica started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from streaming_rec.config import Settings
+from streaming_rec.edge.kafka_config import client_config
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
+
+
+class TopicReplica:
+    """Feeds every record of ``topic`` to ``handler`` in batches, in offset order per partition."""
+
+    def __init__(self, settings: Settings, topic: str, handler: Handler, batch: int = 2000) -> None:
+        self.settings = settings
+        self.topic = topic
+        self.handler = handler
+        self.batch = batch
+        self.caught_up = asyncio.Event()
+        self.records = 0
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            **client_config(self.settings),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id=f"{self.settings.app_id}-replica",
+        )
+        await consumer.start()
+        try:
+            partitions = await self._partitions(consumer)
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            targets = await consumer.end_offsets(partitions)
+            log.info("replicating %s (%d records to catch up)", self.topic, sum(targets.values()))
+            while True:
+                if not self.caught_up.is_set() and await self._reached(consumer, targets):
+                    log.info("replica of %s caught up: %d records", self.topic, self.records)
+                    self.caught_up.set()
+                fetched = await consumer.getmany(timeout_ms=200, max_records=self.batch)
+                records = [r for batch in fetched.values() for r in batch]
+                if records:
+                    self.records += len(records)
+                    await self.handler(records)
+        finally:
+            await consumer.stop()
+
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        for _ in range(100):
+            # A consumer that subscribes to nothing keeps no metadata of its own; ask for it.
+            cluster = await consumer._client.fetch_all_metadata()
+            found = cluster.partitions_for_topic(self.topic)
+            if found:
+                return [TopicPartition(self.topic, p) for p in sorted(found)]
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"topic {self.topic} does not exist (run: streaming-rec topics)")
+
+    @staticmethod
+    async def _reached(consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> bool:
+        for tp, end in targets.items():
+            if await consumer.position(tp) < end:
+                return False
+        return True

@@ -1,0 +1,261 @@
+"""The messages on the topics, as frozen, strictly validated pydantic models.
+
+The JSON Schemas in ``topics/schemas/`` describe the same messages for other languages;
+``streaming_rec.codec`` is the only place that turns these models into bytes and back.
+On the wire vectors are base64 strings; here they are 1-D float32 numpy arrays.
+"""
+
+from __future__ import annotations
+
+import binascii
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo, field_validator
+
+EVENTS = ("click", "add_to_cart", "purchase", "skip", "dislike")
+STATUSES = ("ok", "expired", "error")
+STRATEGIES = ("query", "personal", "query+personal", "popular")
+VERSION = 1
+MAX_DIM = 65_536
+MAX_TEXT = 2000
+MAX_K = 100
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+
+Event = Literal["click", "add_to_cart", "purchase", "skip", "dislike"]
+Status = Literal["ok", "expired", "error"]
+Strategy = Literal["query", "personal", "query+personal", "popular"]
+
+Id = Annotated[str, Field(min_length=1, max_length=256, pattern=_NO_CONTROL)]
+RequestId = Annotated[str, Field(min_length=1, max_length=128, pattern=_NO_CONTROL)]
+Category = Annotated[str, Field(min_length=1, max_length=100)]
+Title = Annotated[str, Field(min_length=1, max_length=500)]
+Timestamp = Annotated[float, Field(ge=0)]
+Millis = Annotated[float, Field(ge=0)]
+Count = Annotated[int, Field(ge=0)]
+Name = Annotated[str, Field(max_length=256)]
+Version = Annotated[int, Field(ge=VERSION, le=VERSION)]
+
+
+def _attribute(value: object) -> str | int | float | bool:
+    """An attribute value: a string (≤ 1000 chars), a finite number or a bool."""
+    if isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+    if isinstance(value, str):
+        if len(value) > 1000:
+            raise ValueError("must have at most 1000 characters")
+        return value
+    raise ValueError("must be a string, a number or true/false")
+
+
+def _vector(value: object) -> np.ndarray:
+    """A non-empty 1-D array of finite float32 numbers."""
+    if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+        raise ValueError("must be a float array")
+    if value.ndim != 1 or not 0 < value.shape[0] <= MAX_DIM:
+        raise ValueError(f"must be 1-D with 1..{MAX_DIM} numbers")
+    array = value.astype(np.float32, copy=False)
+    if not np.isfinite(array).all():
+        raise ValueError("must contain only finite numbers")
+    return array
+
+
+def _base64(value: object) -> str:
+    """Base64 text (the raw key or value of a dead-lettered message)."""
+    if not isinstance(value, str):
+        raise ValueError("must be a base64 string or null")
+    try:
+        binascii.a2b_base64(value, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("must be valid base64") from None
+    return value
+
+
+def _clip(limit: int) -> PlainValidator:
+    def clip(value: object) -> str:
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        return value if len(value) <= limit else value[: limit - 3] + "..."
+
+    return PlainValidator(clip)
+
+
+AttributeValue = Annotated[str | int | float | bool, PlainValidator(_attribute)]
+Attributes = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=100)], AttributeValue],
+    Field(max_length=100),
+]
+Vector = Annotated[np.ndarray, PlainValidator(_vector)]
+Base64 = Annotated[str, PlainValidator(_base64)]
+
+
+if TYPE_CHECKING:  # any sequence type-checks; at run time lists become tuples
+    Categories = Sequence[str]
+    FilterCategories = Sequence[str]
+    ExcludeIds = Sequence[str]
+    RecentIds = Sequence[str]
+    RankedItems = Sequence["RecommendedItem"]
+else:
+    Categories = Annotated[tuple[Category, ...], Field(strict=False, max_length=50)]
+    FilterCategories = Annotated[tuple[Category, ...], Field(strict=False, max_length=20)]
+    ExcludeIds = Annotated[tuple[Id, ...], Field(strict=False, max_length=1000)]
+    RecentIds = Annotated[tuple[Id, ...], Field(strict=False, max_length=10_000)]
+    RankedItems = Annotated[tuple["RecommendedItem", ...], Field(strict=False, max_length=MAX_K)]
+
+
+class Message(BaseModel):
+    """Base of every message: frozen, strict (no "5" for 5, no true for 1), finite numbers."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore", allow_inf_nan=False)
+
+
+class Filters(Message):
+    categories: FilterCategories = ()
+    exclude_ids: ExcludeIds = ()
+
+
+class Query(Message):
+    v: Version = VERSION
+    request_id: RequestId
+    user_id: Id
+    text: Annotated[str, Field(max_length=MAX_TEXT)] = ""
+    k: Annotated[int, Field(ge=1, le=MAX_K)] = 10
+    filters: Filters | None = None
+    sent_at: Timestamp | None = None
+    deadline_ms: Annotated[int, Field(ge=1, le=600_000)] | None = None
+
+
+class Feedback(Message):
+    v: Version = VERSION
+    user_id: Id
+    item_id: Id
+    event: Event
+    ts: Timestamp | None = None
+    request_id: RequestId | None = None
+
+
+class Item(Message):
+    v: Version = VERSION
+    item_id: Id
+    deleted: bool = False
+    title: Annotated[str, Field(max_length=500, validate_default=True)] = ""
+    description: Annotated[str, Field(max_length=5000)] = ""
+    categories: Categories = ()
+    attributes: Attributes = Field(default_factory=dict)
+    updated_at: Timestamp | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title_unless_deleted(cls, title: str, info: ValidationInfo) -> str:
+        if not title and not info.data.get("deleted", False):
+            raise ValueError("is required and non-empty unless the item is deleted")
+        return title
+
+
+class _WithArrays(Message):
+    """Equality that compares numpy fields by value."""
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(_same(getattr(self, n), getattr(other, n)) for n in type(self).model_fields)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
+    return bool(a == b)
+
+
+class ItemVector(_WithArrays):
+    v: Version = VERSION
+    item_id: Id
+    vector: Vector
+    dim: Annotated[int, Field(ge=1, le=MAX_DIM)]
+    factors: Vector | None = None
+    title: Title
+    categories: Categories = ()
+    attributes: Attributes = Field(default_factory=dict)
+    model: Annotated[str, Field(min_length=1, max_length=256)]
+    updated_at: Timestamp
+
+    @field_validator("vector")
+    @classmethod
+    def _unit_length(cls, vector: np.ndarray) -> np.ndarray:
+        norm = float(np.linalg.norm(vector))
+        if abs(norm - 1.0) > 1e-3:
+            raise ValueError(f"must be L2-normalised (norm is {norm:.4g})")
+        return vector
+
+    @field_validator("dim")
+    @classmethod
+    def _dim_matches(cls, dim: int, info: ValidationInfo) -> int:
+        vector = info.data.get("vector")
+        if vector is not None and vector.shape[0] != dim:
+            raise ValueError(f"must equal the vector's length ({vector.shape[0]})")
+        return dim
+
+
+class RecommendedItem(Message):
+    item_id: Id
+    score: float
+    title: Annotated[str, Field(max_length=500)] = ""
+
+
+class Timings(Message):
+    queue_ms: Millis = 0.0
+    embed_ms: Millis = 0.0
+    search_ms: Millis = 0.0
+    rank_ms: Millis = 0.0
+    total_ms: Millis = 0.0
+
+
+class Recommendation(Message):
+    v: Version = VERSION
+    request_id: RequestId
+    user_id: Id
+    status: Status
+    strategy: Strategy
+    items: RankedItems = ()
+    model_version: Name
+    index_version: Count
+    index_size: Count
+    user_events: Count
+    user_feedback_ts: Timestamp | None = None
+    timings: Timings
+    produced_at: Timestamp
+    worker: Name
+    error: Annotated[str, _clip(2000)] | None = None
+
+
+class DeadLetter(Message):
+    v: Version = VERSION
+    topic: Annotated[str, Field(min_length=1, max_length=249)]
+    partition: Count
+    offset: Count
+    key: Base64 | None = None
+    value: Base64 | None = None
+    reason: Annotated[str, _clip(4000)]
+    field: Annotated[str, _clip(1000)] | None = None
+    error: Annotated[str, Field(min_length=1, max_length=200)]
+    worker: Name
+    at: Timestamp
+
+
+class UserStateRecord(_WithArrays):
+    v: Version = VERSION
+    user_id: Id
+    vector: Vector | None = None
+    factors: Vector | None = None
+    recent: RecentIds = ()
+    events: Count = 0
+    feedback_ts: Timestamp | None = None
+    updated_at: Timestamp

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from streaming_rec.core.popularity import Popularity
+from streaming_rec.core.ranker import RankingWeights, fuse, rerank
+
+pytestmark = pytest.mark.unit
+
+
+def test_fuse_strategies() -> None:
+    w = RankingWeights(alpha=1.0, gamma=0.5)
+    x, u = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    vector, strategy = fuse(x, u, w)
+    assert strategy == "query+personal" and np.allclose(vector, [1.0, 0.5])
+    assert fuse(x, None, w)[1] == "query"
+    assert fuse(None, u, w)[1] == "personal"
+    assert fuse(None, None, w) == (None, "popular")
+
+
+def test_prior_reorders_close_candidates() -> None:
+    popular = Popularity(3600.0, rerank_every_s=0)
+    for _ in range(50):
+        popular.observe("b", 1.0, 0.0)
+    ranked = rerank([("a", 0.80), ("b", 0.79)], None, popular.prior, RankingWeights(prior_weight=0.1), 2)
+    assert [i for i, _ in ranked] == ["b", "a"]
+    no_prior = rerank([("a", 0.80), ("b", 0.79)], None, popular.prior, RankingWeights(prior_weight=0), 2)
+    assert [i for i, _ in no_prior] == ["a", "b"]
+
+
+def test_mmr_skips_near_duplicates() -> None:
+    vectors = np.array([[1.0, 0.0], [0.999, 0.045], [0.0, 1.0]], dtype=np.float32)
+    candidates = [("a", 0.9), ("a-copy", 0.89), ("other", 0.5)]
+    w = RankingWeights(prior_weight=0, mmr_lambda=0.5)
+    ranked = rerank(candidates, vectors, lambda _: 0.0, w, 2)
+    assert [i for i, _ in ranked] == ["a", "other"]
+    plain = rerank(candidates, vectors, lambda _: 0.0, RankingWeights(prior_weight=0), 2)
+    assert [i for i, _ in plain] == ["a", "a-copy"]
+
+
+def test_popularity_decays_and_ignores_negative_events() -> None:
+    popular = Popularity(10.0, rerank_every_s=0)
+    popular.observe("old", 8.0, 0.0)
+    popular.observe("new", 1.0, 40.0)  # four half-lives later: old is worth 8/16 = 0.5
+    popular.observe("new", -5.0, 41.0)
+    assert [i for i, _ in popular.top(2, lambda _: True)] == ["new", "old"]
+    assert popular.prior("new") == pytest.approx(1.0)
+    assert 0 < popular.prior("old") < 1 and popular.prior("never") == 0.0
+    assert [i for i, _ in popular.top(5, lambda i: i != "new")] == ["old"]
+
+
+def test_popularity_survives_many_half_lives() -> None:
+    popular = Popularity(1.0, rerank_every_s=0)
+    popular.observe("a", 1.0, 0.0)
+    popular.observe("b", 1.0, 10_000.0)  # far past the rebase point
+    assert [i for i, _ in popular.top(1, lambda _: True)] == ["b"]
+    assert np.isfinite(popular.prior("a"))
