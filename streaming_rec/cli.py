@@ -41,6 +41,7 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("kafka.cluster").setLevel(logging.CRITICAL)  # noise when a client closes
 
 
 @main.command()

@@ -142,34 +142,27 @@ _REASONS: Final = {
     "model_type": "must be an object",
     "finite_number": "must be a finite number",
     "string_pattern_mismatch": "must not contain control characters",
+    "string_too_long": "must have at most {max_length} characters",
+    "too_long": "must have at most {max_length} entries",
+    "literal_error": "must be one of {expected}",
+    "greater_than_equal": "must be ≥ {ge}",
+    "less_than_equal": "must be ≤ {le}",
+    "greater_than": "must be > {gt}",
+    "less_than": "must be < {lt}",
 }
 
 
 def _reason(error: ErrorDetails) -> str:
     kind, ctx = error["type"], error.get("ctx", {})
-    if kind in _REASONS:
-        return _REASONS[kind]
     if kind == "string_too_short":
         n = ctx.get("min_length", 1)
         return "must not be empty" if n == 1 else f"must have at least {n} characters"
-    if kind == "string_too_long":
-        return f"must have at most {ctx.get('max_length')} characters"
-    if kind == "too_long":
-        return f"must have at most {ctx.get('max_length')} entries"
-    if kind == "literal_error":
-        return f"must be one of {ctx.get('expected')}"
-    bounds = {
-        "greater_than_equal": ("≥", "ge"),
-        "less_than_equal": ("≤", "le"),
-        "greater_than": (">", "gt"),
-        "less_than": ("<", "lt"),
-    }
-    if kind in bounds:
-        sign, key = bounds[kind]
-        return f"must be {sign} {ctx.get(key)}"
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ")
-    return str(error["msg"])
+    try:
+        return _REASONS[kind].format(**ctx)
+    except (KeyError, IndexError):
+        return str(error["msg"])
 
 
 def _arrays(kind: str, data: dict[str, Any]) -> dict[str, Any]:

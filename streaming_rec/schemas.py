@@ -23,6 +23,7 @@ MAX_DIM = 65_536
 MAX_TEXT = 2000
 MAX_K = 100
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+_INT64_MAX = 2**63 - 1
 
 Event = Literal["click", "add_to_cart", "purchase", "skip", "dislike"]
 Status = Literal["ok", "expired", "error"]
@@ -34,14 +35,18 @@ Category = Annotated[str, Field(min_length=1, max_length=100)]
 Title = Annotated[str, Field(min_length=1, max_length=500)]
 Timestamp = Annotated[float, Field(ge=0)]
 Millis = Annotated[float, Field(ge=0)]
-Count = Annotated[int, Field(ge=0)]
+Count = Annotated[int, Field(ge=0, le=_INT64_MAX)]
 Name = Annotated[str, Field(max_length=256)]
 Version = Annotated[int, Field(ge=VERSION, le=VERSION)]
 
 
 def _attribute(value: object) -> str | int | float | bool:
     """An attribute value: a string (≤ 1000 chars), a finite number or a bool."""
-    if isinstance(value, bool | int):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not -_INT64_MAX - 1 <= value <= _INT64_MAX:
+            raise ValueError("must fit in 64 bits")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

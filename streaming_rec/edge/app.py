@@ -138,9 +138,14 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
     async def replicate_popularity() -> None:
         await popularity_replica.run()
 
+    def is_ready() -> bool:
+        return index_replica.caught_up.is_set() and popularity_replica.caught_up.is_set()
+
     async def ready() -> None:
-        if not index_replica.caught_up.is_set():
+        """Agents answer only once the index and popular-now have caught up."""
+        if not is_ready():
             await index_replica.caught_up.wait()
+            await popularity_replica.caught_up.wait()
             metrics.READY.set(1)
             log.info("ready: %d items in the index (version %d)", len(service.index), service.index.version)
 
@@ -223,7 +228,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         return web.json({
-            "ready": index_replica.caught_up.is_set(),
+            "ready": is_ready(),
             "worker": worker,
             "index_items": len(service.index),
             "index_version": service.index.version,

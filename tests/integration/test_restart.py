@@ -1,0 +1,37 @@
+"""A worker stopped and started again keeps the user vectors (changelog) and the index."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from streaming_rec.datasets.movielens import Movie
+from streaming_rec.edge.client import RecClient
+from tests.integration.conftest import WorkerProcess
+from tests.integration.test_loop import ask_until
+
+pytestmark = pytest.mark.integration
+
+
+def test_restart_keeps_user_state_and_index(
+    worker: WorkerProcess, client: RecClient, movies: list[Movie]
+) -> None:
+    user = f"u-restart-{uuid.uuid4().hex[:6]}"
+    westerns = [m for m in movies if "Western" in m.genres][:4]
+    for movie in westerns:
+        client.feedback(user, movie.item_id, "click")
+    client.flush()
+    before = ask_until(client, user, lambda r: r.user_events == len(westerns), text="", k=10)
+    assert before.user_events == len(westerns)
+    size_before = before.index_size
+
+    exit_seconds = worker.stop()
+    assert exit_seconds < 10, f"SIGTERM exit took {exit_seconds:.1f} s"
+    worker.start()
+    worker.wait_ready(min_items=size_before, timeout=240)
+
+    after = client.ask(user, "", k=10, timeout=30)
+    assert after.user_events == len(westerns) and after.strategy == "personal"
+    assert after.index_size == size_before
+    assert [i.item_id for i in after.items] == [i.item_id for i in before.items]
