@@ -46,7 +46,9 @@ def build_recommender(settings: Settings, embedder: Embedder | None = None) -> R
         half_life_seconds=settings.half_life_seconds,
         max_recent=settings.recent_items,
     )
-    return Recommender(embedder, index, weights, rule, Popularity(settings.popularity_half_life_seconds))
+    return Recommender(
+        embedder, index, weights, rule, Popularity(settings.popularity_half_life_seconds)
+    )
 
 
 def build_worker_app(settings: Settings) -> faust.App:

@@ -1,13 +1,13 @@
 """The command line: run workers, ask, send feedback, load catalogs, tail topics.
 
-    streaming-rec worker                      run one worker (Faust)
-    streaming-rec ask "a funny film" -u alice ask and print the answer as a table
-    streaming-rec feedback alice "Toy Story (1995)" click
-    streaming-rec load-catalog items.jsonl    publish items (JSON lines) with a progress bar
-    streaming-rec demo-catalog --if-empty     publish the MovieLens-1M movies
-    streaming-rec tail recommendations        print a topic's messages
-    streaming-rec topics                      create the topics of topics/topics.json
-    streaming-rec settings --markdown         the settings table
+streaming-rec worker                      run one worker (Faust)
+streaming-rec ask "a funny film" -u alice ask and print the answer as a table
+streaming-rec feedback alice "Toy Story (1995)" click
+streaming-rec load-catalog items.jsonl    publish items (JSON lines) with a progress bar
+streaming-rec demo-catalog --if-empty     publish the MovieLens-1M movies
+streaming-rec tail recommendations        print a topic's messages
+streaming-rec topics                      create the topics of topics/topics.json
+streaming-rec settings --markdown         the settings table
 """
 
 from __future__ import annotations
@@ -74,7 +74,11 @@ def topics() -> None:
 @click.option("--timeout", type=float, default=15.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
 def ask(
-    text: str, user_id: str, k: int | None, categories: tuple[str, ...], timeout: float,
+    text: str,
+    user_id: str,
+    k: int | None,
+    categories: tuple[str, ...],
+    timeout: float,
     as_json: bool,
 ) -> None:
     """Ask for recommendations (empty TEXT: a "for you" feed) and print them."""
@@ -105,9 +109,7 @@ def ask(
 @main.command()
 @click.argument("user_id")
 @click.argument("item_id")
-@click.argument(
-    "event", type=click.Choice(["click", "add_to_cart", "purchase", "skip", "dislike"])
-)
+@click.argument("event", type=click.Choice(["click", "add_to_cart", "purchase", "skip", "dislike"]))
 def feedback(user_id: str, item_id: str, event: str) -> None:
     """Send one feedback event."""
     from streaming_rec.edge.client import RecClient
@@ -171,7 +173,9 @@ def tail(topic: str, from_beginning: bool, max_messages: int) -> None:
     settings = _settings()
     name = settings.topic(topic)
     consumer = KafkaConsumer(**client_config(settings), enable_auto_commit=False)
-    partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())]
+    partitions = [
+        TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())
+    ]
     if not partitions:
         raise click.ClickException(f"no topic {name}")
     consumer.assign(partitions)

@@ -67,8 +67,9 @@ class SentenceTransformerEmbedder:
             raise ConfigError(f"SREC_MODEL={model!r} could not be loaded offline: {exc}") from exc
         if self.device == "cuda":
             self._model.half()
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
+        get_dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
         )
         dim = get_dim()
         if dim is None:

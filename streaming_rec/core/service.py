@@ -176,7 +176,9 @@ class Recommender:
 
         return allow
 
-    def _fill(self, n: int, allow: Callable[[str], bool], taken: set[str]) -> list[tuple[str, float]]:
+    def _fill(
+        self, n: int, allow: Callable[[str], bool], taken: set[str]
+    ) -> list[tuple[str, float]]:
         """Cold start with no popularity yet: any allowed items, in catalog order."""
         out: list[tuple[str, float]] = []
         for item_id in self.catalog.ids():

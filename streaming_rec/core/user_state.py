@@ -66,14 +66,13 @@ class UpdateRule:
         taste = state.taste
         if item_vector is not None and weight != 0.0:
             step = weight * item_vector.astype(np.float32)
-            if taste is None:
-                taste = step
-            else:
-                taste = self.decay(state.feedback_ts, ts) * taste + step
-        recent = tuple(i for i in state.recent if i != item_id) + (item_id,)
+            taste = step if taste is None else self.decay(state.feedback_ts, ts) * taste + step
+        recent = (*tuple(i for i in state.recent if i != item_id), item_id)
         if self.max_recent == 0:
             recent = ()
         elif len(recent) > self.max_recent:
             recent = recent[-self.max_recent :]
         newest = ts if state.feedback_ts is None else max(state.feedback_ts, ts)
-        return replace(state, taste=taste, recent=recent, events=state.events + 1, feedback_ts=newest)
+        return replace(
+            state, taste=taste, recent=recent, events=state.events + 1, feedback_ts=newest
+        )

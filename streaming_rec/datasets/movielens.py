@@ -76,11 +76,9 @@ def load_movies(name: str = "ml-1m") -> list[Movie]:
         title = row.get("movie_title", "")
         year_text = row.get("release_year", "")
         year = int(float(year_text)) if year_text else None
-        if name == "ml-1m":  # keyed by "Title (Year)" already
-            full_title = row["item_id"]
-        else:
-            full_title = f"{title} ({year})" if year else title
-        genres = tuple(g for g in row.get("genre", "").split() if g)
+        # ML-1M is keyed by "Title (Year)" already; ML-100K by number, its genres in "class"
+        full_title = row["item_id"] if name == "ml-1m" else f"{title} ({year})" if year else title
+        genres = tuple(g for g in (row.get("genre") or row.get("class") or "").split() if g)
         movies.append(Movie(row["item_id"], full_title, year, genres))
     return movies
 

@@ -31,7 +31,9 @@ def ensure_topics(settings: Settings, catalog: TopicCatalog) -> list[str]:
             configs = {"cleanup.policy": spec.cleanup_policy}
             if spec.retention_ms is not None:
                 configs["retention.ms"] = str(spec.retention_ms)
-            wanted.append(NewTopic(name, spec.partitions, spec.replication_factor, topic_configs=configs))
+            wanted.append(
+                NewTopic(name, spec.partitions, spec.replication_factor, topic_configs=configs)
+            )
         if wanted:
             admin.create_topics(wanted, timeout_ms=30_000)
             log.info("created topics: %s", ", ".join(t.name for t in wanted))

@@ -45,7 +45,10 @@ from streaming_rec.topics import TopicCatalog
 log = logging.getLogger(__name__)
 
 RAW: dict[str, Any] = {
-    "key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw",
+    "key_type": bytes,
+    "value_type": bytes,
+    "key_serializer": "raw",
+    "value_serializer": "raw",
 }
 
 
@@ -93,8 +96,15 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
             "dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, exc
         )
         metrics.MESSAGES.labels(message.topic, "dead_letter").inc()
-        letter = dead_letter(message.topic, message.partition, message.offset,
-                             message.key, message.value, exc, worker)
+        letter = dead_letter(
+            message.topic,
+            message.partition,
+            message.offset,
+            message.key,
+            message.value,
+            exc,
+            worker,
+        )
         await topics["dead-letters"].send(key=message.key, value=codec.encode_dead_letter(letter))
 
     # --- the index replica and popular-now, on every worker ------------------------------
@@ -104,7 +114,9 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
             try:
                 vector = codec.decode_item_vector(record.key, record.value)
             except DecodeError as exc:
-                log.error("unreadable item vector at %s@%d: %s", record.partition, record.offset, exc)
+                log.error(
+                    "unreadable item vector at %s@%d: %s", record.partition, record.offset, exc
+                )
                 continue
             if vector is None:
                 if record.key:
@@ -124,7 +136,9 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
                 fb = codec.decode_feedback(record.value)
             except DecodeError:
                 continue  # the feedback agent dead-letters it
-            events.append((fb.item_id, fb.event, fb.ts if fb.ts is not None else record.timestamp / 1000))
+            events.append(
+                (fb.item_id, fb.event, fb.ts if fb.ts is not None else record.timestamp / 1000)
+            )
         await on_compute(service.observe_popularity, events)
 
     index_replica = TopicReplica(settings, settings.topic("item-vectors"), apply_item_vectors)
@@ -147,7 +161,11 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
             await index_replica.caught_up.wait()
             await popularity_replica.caught_up.wait()
             metrics.READY.set(1)
-            log.info("ready: %d items in the index (version %d)", len(service.index), service.index.version)
+            log.info(
+                "ready: %d items in the index (version %d)",
+                len(service.index),
+                service.index.version,
+            )
 
     # --- agents ----------------------------------------------------------------------------
     @app.agent(topics["items"])
@@ -227,13 +245,15 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
     # --- health and metrics -------------------------------------------------------------
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
-        return web.json({
-            "ready": is_ready(),
-            "worker": worker,
-            "index_items": len(service.index),
-            "index_version": service.index.version,
-            "model": model_version,
-        })
+        return web.json(
+            {
+                "ready": is_ready(),
+                "worker": worker,
+                "index_items": len(service.index),
+                "index_version": service.index.version,
+                "model": model_version,
+            }
+        )
 
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:

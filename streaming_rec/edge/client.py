@@ -67,7 +67,11 @@ class RecClient:
         return request_id
 
     def feedback(
-        self, user_id: str, item_id: str, event: str, ts: float | None = None,
+        self,
+        user_id: str,
+        item_id: str,
+        event: str,
+        ts: float | None = None,
         request_id: str | None = None,
     ) -> None:
         message: dict[str, Any] = {"user_id": user_id, "item_id": item_id, "event": event}
@@ -80,7 +84,9 @@ class RecClient:
         self.send_raw("items", str(item["item_id"]).encode(), orjson.dumps(dict(item)))
 
     def delete_item(self, item_id: str) -> None:
-        self.send_raw("items", item_id.encode(), orjson.dumps({"item_id": item_id, "deleted": True}))
+        self.send_raw(
+            "items", item_id.encode(), orjson.dumps({"item_id": item_id, "deleted": True})
+        )
 
     def send_raw(self, logical_topic: str, key: bytes | None, value: bytes | None) -> None:
         """Publish bytes as they are (also for testing what workers do with bad input)."""
@@ -90,7 +96,9 @@ class RecClient:
         self._producer.flush(timeout=timeout)
 
     # --- answers ---------------------------------------------------------------------------
-    def ask(self, user_id: str, text: str = "", timeout: float = 10.0, **kwargs: Any) -> Recommendation:
+    def ask(
+        self, user_id: str, text: str = "", timeout: float = 10.0, **kwargs: Any
+    ) -> Recommendation:
         """Send a query and wait for its answer; RequestTimeout if none arrives in time."""
         request_id = self.send_query(user_id, text, **kwargs)
         self.flush()
@@ -120,7 +128,9 @@ class RecClient:
     def _reply_consumer(self, from_beginning: bool) -> KafkaConsumer:
         topic = self.settings.topic("recommendations")
         consumer = KafkaConsumer(**client_config(self.settings), enable_auto_commit=False)
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
         consumer.assign(partitions)
         if from_beginning:
             consumer.seek_to_beginning(*partitions)
@@ -162,5 +172,7 @@ class RecClient:
     def __enter__(self) -> RecClient:
         return self
 
-    def __exit__(self, *exc: tuple[type[BaseException], BaseException, TracebackType] | None) -> None:
+    def __exit__(
+        self, *exc: tuple[type[BaseException], BaseException, TracebackType] | None
+    ) -> None:
         self.close()

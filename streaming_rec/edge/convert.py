@@ -67,7 +67,9 @@ def answer_to_recommendation(
         user_id=answer.user_id,
         status="ok",
         strategy=answer.strategy,
-        items=[RecommendedItem(item_id=s.item_id, score=s.score, title=s.title) for s in answer.items],
+        items=[
+            RecommendedItem(item_id=s.item_id, score=s.score, title=s.title) for s in answer.items
+        ],
         model_version=model_version,
         index_version=answer.index_version,
         index_size=answer.index_size,
@@ -114,8 +116,13 @@ def state_to_bytes(state: UserState) -> bytes:
 
 
 def dead_letter(
-    topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-    exc: Exception, worker: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    exc: Exception,
+    worker: str,
 ) -> DeadLetter:
     return DeadLetter(
         topic=topic,

@@ -9,15 +9,25 @@ _NS = "streaming_rec"
 _MS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
 MESSAGES = Counter(
-    "messages_total", "Messages handled, by topic and outcome (ok, dead_letter).",
-    ["topic", "outcome"], namespace=_NS, registry=REGISTRY,
+    "messages_total",
+    "Messages handled, by topic and outcome (ok, dead_letter).",
+    ["topic", "outcome"],
+    namespace=_NS,
+    registry=REGISTRY,
 )
 STAGE_MS = Histogram(
-    "stage_ms", "Time per stage of a query (queue, embed, search, rank, total), ms.",
-    ["stage"], namespace=_NS, registry=REGISTRY, buckets=_MS_BUCKETS,
+    "stage_ms",
+    "Time per stage of a query (queue, embed, search, rank, total), ms.",
+    ["stage"],
+    namespace=_NS,
+    registry=REGISTRY,
+    buckets=_MS_BUCKETS,
 )
 BATCH_SIZE = Histogram(
-    "query_batch_size", "Queries per micro-batch.", namespace=_NS, registry=REGISTRY,
+    "query_batch_size",
+    "Queries per micro-batch.",
+    namespace=_NS,
+    registry=REGISTRY,
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 INDEX_SIZE = Gauge("index_items", "Live items in the index.", namespace=_NS, registry=REGISTRY)

@@ -12,10 +12,10 @@ from kafka import KafkaConsumer, TopicPartition
 from streaming_rec import codec
 from streaming_rec.config import Settings
 from streaming_rec.datasets.movielens import Movie
+from streaming_rec.devstack import WorkerProcess
 from streaming_rec.edge.client import RecClient
 from streaming_rec.edge.kafka_config import client_config
 from streaming_rec.schemas import Recommendation
-from tests.integration.conftest import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,9 @@ def genre_share(reply: Recommendation, genres: set[str], by_id: dict[str, Movie]
     return sum(hits) / max(len(reply.items), 1)
 
 
-def ask_until(client: RecClient, user: str, done, timeout: float = 10.0, **kwargs) -> Recommendation:
+def ask_until(
+    client: RecClient, user: str, done, timeout: float = 10.0, **kwargs
+) -> Recommendation:
     """Ask again until ``done(reply)``; the last reply is returned either way."""
     deadline = time.monotonic() + timeout
     reply = client.ask(user, **kwargs)
@@ -69,7 +71,9 @@ def test_category_filter_and_exclusions_are_obeyed(
     first = client.ask("u-filter", "a love story", k=10, categories=["Western"])
     assert first.items and all("Western" in by_id[i.item_id].genres for i in first.items)
     excluded = [i.item_id for i in first.items[:3]]
-    second = client.ask("u-filter", "a love story", k=10, categories=["Western"], exclude_ids=excluded)
+    second = client.ask(
+        "u-filter", "a love story", k=10, categories=["Western"], exclude_ids=excluded
+    )
     assert not set(excluded) & {i.item_id for i in second.items}
 
 
@@ -99,31 +103,53 @@ def test_a_new_item_is_searchable_within_two_seconds_and_a_deleted_one_never_ret
     item_id = f"new-{uuid.uuid4().hex[:8]}"
     text = "Zorblax and the quantum llama"
     published = time.monotonic()
-    client.upsert_item({"item_id": item_id, "title": text, "categories": ["Sci-Fi"],
-                        "description": "A llama learns quantum physics on a distant moon."})
+    client.upsert_item(
+        {
+            "item_id": item_id,
+            "title": text,
+            "categories": ["Sci-Fi"],
+            "description": "A llama learns quantum physics on a distant moon.",
+        }
+    )
     client.flush()
 
     def found(reply: Recommendation) -> bool:
         return bool(reply.items) and reply.items[0].item_id == item_id
 
-    reply = ask_until(client, "u-fresh", found, timeout=5, text="a llama doing quantum physics", k=5)
+    reply = ask_until(
+        client, "u-fresh", found, timeout=5, text="a llama doing quantum physics", k=5
+    )
     elapsed = time.monotonic() - published
     assert found(reply), [i.title for i in reply.items]
     assert elapsed < 2.0, f"took {elapsed:.2f} s"
 
     client.delete_item(item_id)
     client.flush()
-    reply = ask_until(client, "u-fresh", lambda r: not found(r), timeout=5,
-                      text="a llama doing quantum physics", k=5)
+    reply = ask_until(
+        client,
+        "u-fresh",
+        lambda r: not found(r),
+        timeout=5,
+        text="a llama doing quantum physics",
+        k=5,
+    )
     for _ in range(5):
         reply = client.ask("u-fresh", "a llama doing quantum physics", k=100)
         assert item_id not in {i.item_id for i in reply.items}
 
 
 BAD_INPUT = {
-    "queries": [b"\xff\xfe not utf-8", b"not json", b"[1, 2]", b'{"request_id": "r", "user_id": "u", "k": 0}'],
-    "feedback": [b"{}", b'{"user_id": "u", "item_id": "Toy Story (1995)", "event": "love"}',
-                 b'{"user_id": "u", "item_id": "no-such-item", "event": "click"}'],
+    "queries": [
+        b"\xff\xfe not utf-8",
+        b"not json",
+        b"[1, 2]",
+        b'{"request_id": "r", "user_id": "u", "k": 0}',
+    ],
+    "feedback": [
+        b"{}",
+        b'{"user_id": "u", "item_id": "Toy Story (1995)", "event": "love"}',
+        b'{"user_id": "u", "item_id": "no-such-item", "event": "click"}',
+    ],
     "items": [b'{"item_id": "x", "title": ""}', b"42"],
 }
 

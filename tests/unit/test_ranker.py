@@ -21,9 +21,13 @@ def test_prior_reorders_close_candidates() -> None:
     popular = Popularity(3600.0, rerank_every_s=0)
     for _ in range(50):
         popular.observe("b", 1.0, 0.0)
-    ranked = rerank([("a", 0.80), ("b", 0.79)], None, popular.prior, RankingWeights(prior_weight=0.1), 2)
+    ranked = rerank(
+        [("a", 0.80), ("b", 0.79)], None, popular.prior, RankingWeights(prior_weight=0.1), 2
+    )
     assert [i for i, _ in ranked] == ["b", "a"]
-    no_prior = rerank([("a", 0.80), ("b", 0.79)], None, popular.prior, RankingWeights(prior_weight=0), 2)
+    no_prior = rerank(
+        [("a", 0.80), ("b", 0.79)], None, popular.prior, RankingWeights(prior_weight=0), 2
+    )
     assert [i for i, _ in no_prior] == ["a", "b"]
 
 
