@@ -75,7 +75,7 @@ def load_movies(name: str = "ml-1m") -> list[Movie]:
     for row in _rows(dataset_dir(name) / f"{name}.item"):
         title = row.get("movie_title", "")
         year_text = row.get("release_year", "")
-        year = int(float(year_text)) if year_text else None
+        year = int(float(year_text)) if year_text.replace(".", "").isdigit() else None
         # ML-1M is keyed by "Title (Year)" already; ML-100K by number, its genres in "class"
         full_title = row["item_id"] if name == "ml-1m" else f"{title} ({year})" if year else title
         genres = tuple(g for g in (row.get("genre") or row.get("class") or "").split() if g)
