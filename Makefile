@@ -50,10 +50,13 @@ lint: install ## ruff, the import contract (core knows no Kafka), mypy
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 
-bench-latency: install data ## One ask end to end vs in process (median of 30), on its own broker
-	$(PY) bench/latency.py
+bench: install data ## Speed: floor, load, freshness, index scale → docs/bench/ (own broker)
+	$(PY) bench/run_all.py
+
+eval: install data ## Quality: MovieLens-1M streaming replay with baselines → docs/quality/ (own broker)
+	$(PY) -m streaming_rec.evaluation.replay --dataset ml-1m
 
 clean: ## Remove local state (broker data, worker state); keeps .venv
 	rm -rf var
 
-.PHONY: help install data kafka-up kafka-down topics run-workers test test-unit lint bench-latency clean
+.PHONY: help install data kafka-up kafka-down topics run-workers test test-unit lint bench eval clean
