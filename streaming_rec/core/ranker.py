@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+
+Strategy = Literal["query", "personal", "query+personal", "popular"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class RankingWeights:
 
 def fuse(
     query: np.ndarray | None, user: np.ndarray | None, weights: RankingWeights
-) -> tuple[np.ndarray | None, str]:
+) -> tuple[np.ndarray | None, Strategy]:
     """The search vector and the strategy name; (None, "popular") when there is neither."""
     if query is not None and user is not None and weights.gamma > 0:
         return weights.alpha * query + weights.gamma * user, "query+personal"

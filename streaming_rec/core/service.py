@@ -18,7 +18,7 @@ from streaming_rec.core.catalog import Catalog, ItemMeta
 from streaming_rec.core.embedder import Embedder
 from streaming_rec.core.index import VectorIndex
 from streaming_rec.core.popularity import Popularity
-from streaming_rec.core.ranker import RankingWeights, fuse, rerank
+from streaming_rec.core.ranker import RankingWeights, Strategy, fuse, rerank
 from streaming_rec.core.user_state import UpdateRule, UserState
 
 
@@ -45,7 +45,7 @@ class Scored:
 class Answer:
     request_id: str
     user_id: str
-    strategy: str
+    strategy: Strategy
     items: list[Scored]
     index_version: int
     index_size: int

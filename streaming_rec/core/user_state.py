@@ -49,9 +49,9 @@ class UpdateRule:
     def decay(self, previous_ts: float | None, ts: float) -> float:
         per_event = 0.5 ** (1.0 / self.half_life_events)
         if previous_ts is None:
-            return per_event
+            return float(per_event)
         elapsed = max(0.0, ts - previous_ts)
-        return per_event * 0.5 ** (elapsed / self.half_life_seconds)
+        return float(per_event * 0.5 ** (elapsed / self.half_life_seconds))
 
     def apply(
         self,

@@ -48,6 +48,6 @@ def topic_is_empty(settings: Settings, topic: str) -> bool:
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        return sum(ends.values()) == 0
+        return bool(sum(ends.values()) == 0)
     finally:
         consumer.close()

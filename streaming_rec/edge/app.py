@@ -16,9 +16,9 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka import ConsumerRecord
@@ -50,6 +50,13 @@ RAW: dict[str, Any] = {
     "key_serializer": "raw",
     "value_serializer": "raw",
 }
+
+
+def take_events(
+    stream: faust.StreamT[bytes], most: int, within: float
+) -> AsyncIterator[list[faust.EventT[bytes]]]:
+    """Micro-batches of events (each keeps its topic/partition/offset for dead letters)."""
+    return cast(AsyncIterator[list[faust.EventT[bytes]]], stream.take_events(most, within=within))  # type: ignore[attr-defined]
 
 
 def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -> faust.App:
@@ -90,7 +97,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
     async def on_compute(fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(compute, fn, *args)
 
-    async def to_dead_letters(event: faust.EventT, exc: Exception) -> None:
+    async def to_dead_letters(event: faust.EventT[bytes], exc: Exception) -> None:
         message = event.message
         log.warning(
             "dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, exc
@@ -170,7 +177,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
     # --- agents ----------------------------------------------------------------------------
     @app.agent(topics["items"])
     async def embed_items(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(settings.item_batch, within=0.05):
+        async for events in take_events(stream, settings.item_batch, 0.05):
             latest: dict[str, Any] = {}
             for event in events:
                 try:
@@ -197,7 +204,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
     async def answer_queries(stream: faust.StreamT[bytes]) -> None:
         await ready()
         within = settings.max_wait_ms / 1000.0
-        async for events in stream.take_events(settings.max_batch, within=within):
+        async for events in take_events(stream, settings.max_batch, within):
             received_at = time.time()
             requests = []
             for event in events:
