@@ -75,7 +75,6 @@ class Settings(BaseSettings):
         1.0, ge=0, le=1, description="MMR relevance share; 1 turns diversification off."
     )
     candidates: int = Field(200, ge=1, le=5000, description="Candidates retrieved (M ≫ k).")
-    default_k: int = Field(10, ge=1, le=100, description="k when a query does not say.")
 
     # --- User state ----------------------------------------------------------------------
     half_life_events: float = Field(
@@ -139,6 +138,6 @@ def settings_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
         default = field.default
-        shown = "" if default is None else f"`{default}`"
+        shown = "" if default in (None, "") else f"`{default}`"
         rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {field.description or ''} |")
     return "\n".join(rows)

@@ -215,9 +215,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
                     continue
                 state = state_from_bytes(users.get(query.user_id.encode()), query.user_id)
                 sent_at = query.sent_at if query.sent_at is not None else event.message.timestamp
-                requests.append(
-                    query_to_request(query, state, received_at, sent_at, settings.default_k)
-                )
+                requests.append(query_to_request(query, state, received_at, sent_at))
             if not requests:
                 continue
             metrics.BATCH_SIZE.observe(len(requests))

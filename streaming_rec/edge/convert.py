@@ -42,14 +42,14 @@ def item_to_vector_message(item: Item, vector: np.ndarray, model: str) -> ItemVe
 
 
 def query_to_request(
-    query: Query, user: UserState | None, received_at: float, sent_at: float, default_k: int
+    query: Query, user: UserState | None, received_at: float, sent_at: float
 ) -> Request:
     filters = query.filters
     return Request(
         request_id=query.request_id,
         user_id=query.user_id,
         text=query.text,
-        k=query.k if query.k is not None else default_k,
+        k=query.k,
         categories=frozenset(c.lower() for c in filters.categories) if filters else frozenset(),
         exclude=frozenset(filters.exclude_ids) if filters else frozenset(),
         user=user,
