@@ -27,7 +27,7 @@ def build_embedder(settings: Settings) -> Embedder:
 def build_recommender(settings: Settings, embedder: Embedder | None = None) -> Recommender:
     embedder = embedder or build_embedder(settings)
     index = HnswIndex(
-        embedder.dim,
+        embedder.dim + settings.factor_dim,
         max_elements=settings.hnsw_capacity,
         m=settings.hnsw_m,
         ef_construction=settings.hnsw_ef_construction,
@@ -36,6 +36,7 @@ def build_recommender(settings: Settings, embedder: Embedder | None = None) -> R
     weights = RankingWeights(
         alpha=settings.alpha,
         gamma=settings.gamma,
+        beta=settings.beta,
         prior_weight=settings.prior_weight,
         mmr_lambda=settings.mmr_lambda,
         candidates=settings.candidates,
@@ -46,9 +47,8 @@ def build_recommender(settings: Settings, embedder: Embedder | None = None) -> R
         half_life_seconds=settings.half_life_seconds,
         max_recent=settings.recent_items,
     )
-    return Recommender(
-        embedder, index, weights, rule, Popularity(settings.popularity_half_life_seconds)
-    )
+    popularity = Popularity(settings.popularity_half_life_seconds)
+    return Recommender(embedder, index, weights, rule, popularity, settings.factor_dim)
 
 
 def build_worker_app(settings: Settings) -> faust.App:

@@ -40,7 +40,7 @@ KINDS: Final = (
     "dead_letter",
     "user_state",
 )
-_ARRAY_FIELDS: Final = {"item_vector": ("vector", "factors"), "user_state": ("vector", "factors")}
+_ARRAY_FIELDS: Final = {"item_vector": ("vector", "factors")}
 _OMIT_IF_NONE: Final = {
     "query": ("filters", "sent_at", "deadline_ms"),
     "feedback": ("ts", "request_id"),

@@ -69,7 +69,11 @@ class Settings(BaseSettings):
 
     # --- Ranking (the model s = α⟨x,v⟩ + γ⟨u,v⟩ + prior) -----------------------------------
     alpha: float = Field(1.0, ge=0, description="Weight of the query text.")
-    gamma: float = Field(0.3, ge=0, description="Weight of the user's taste vector.")
+    gamma: float = Field(0.3, ge=0, description="Weight of the user's content taste u_c.")
+    beta: float = Field(1.0, ge=0, description="Weight of the user's collaborative taste u_f.")
+    factor_dim: int = Field(
+        64, ge=0, le=1024, description="Collaborative factors per item (0: content only)."
+    )
     prior_weight: float = Field(0.05, ge=0, description="Weight of the popularity prior.")
     mmr_lambda: float = Field(
         1.0, ge=0, le=1, description="MMR relevance share; 1 turns diversification off."
@@ -89,7 +93,10 @@ class Settings(BaseSettings):
     weight_skip: float = Field(-0.3, description="Event weight of a skip (negative pushes away).")
     weight_dislike: float = Field(-1.0, description="Event weight of a dislike.")
     recent_items: int = Field(
-        200, ge=0, le=10_000, description="Recent items kept per user (excluded from answers)."
+        200,
+        ge=1,
+        le=10_000,
+        description="Events kept per user (their items are not recommended back).",
     )
     popularity_half_life_seconds: float = Field(
         3 * 86400.0, gt=0, description="Half-life of the popular-now counts."

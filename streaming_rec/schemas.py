@@ -104,13 +104,13 @@ if TYPE_CHECKING:  # any sequence type-checks; at run time lists become tuples
     Categories = Sequence[str]
     FilterCategories = Sequence[str]
     ExcludeIds = Sequence[str]
-    RecentIds = Sequence[str]
+    History = Sequence["HistoryEntry"]
     RankedItems = Sequence["RecommendedItem"]
 else:
     Categories = Annotated[tuple[Category, ...], Field(strict=False, max_length=50)]
     FilterCategories = Annotated[tuple[Category, ...], Field(strict=False, max_length=20)]
     ExcludeIds = Annotated[tuple[Id, ...], Field(strict=False, max_length=1000)]
-    RecentIds = Annotated[tuple[Id, ...], Field(strict=False, max_length=10_000)]
+    History = Annotated[tuple["HistoryEntry", ...], Field(strict=False, max_length=10_000)]
     RankedItems = Annotated[tuple["RecommendedItem", ...], Field(strict=False, max_length=MAX_K)]
 
 
@@ -255,12 +255,16 @@ class DeadLetter(Message):
     at: Timestamp
 
 
-class UserStateRecord(_WithArrays):
+class HistoryEntry(Message):
+    item_id: Id
+    event: Event
+    ts: Timestamp
+
+
+class UserStateRecord(Message):
     v: Version = VERSION
     user_id: Id
-    vector: Vector | None = None
-    factors: Vector | None = None
-    recent: RecentIds = ()
+    history: History = ()
     events: Count = 0
     feedback_ts: Timestamp | None = None
     updated_at: Timestamp

@@ -1,8 +1,10 @@
 """From a query and a user to one search vector, and from candidates to the final top-k.
 
-The model (DESIGN.md): s(x, u, v) = α⟨x, v⟩ + γ⟨u, v⟩ + w·prior(v). The first two terms
-are one inner product with q = α·x + γ·u, so the index is searched once per request; the
-prior (popularity) and diversification (MMR) are applied to the top-M candidates.
+The model (DESIGN.md): every item vector is [v_c ; v_f] (content ; collaborative factors)
+and s(x, u, v) = α⟨x, v_c⟩ + γ⟨u_c, v_c⟩ + β⟨u_f, v_f⟩ + w·prior(v). The first three terms
+are one inner product with q = [α·x + γ·u_c ; β·u_f], so the index is searched once per
+request with weights chosen per request; the prior (popularity) and diversification (MMR)
+are applied to the top-M candidates.
 """
 
 from __future__ import annotations
@@ -20,22 +22,37 @@ Strategy = Literal["query", "personal", "query+personal", "popular"]
 class RankingWeights:
     alpha: float = 1.0
     gamma: float = 0.3
+    beta: float = 1.0
     prior_weight: float = 0.05
     mmr_lambda: float = 1.0
     candidates: int = 200
 
 
 def fuse(
-    query: np.ndarray | None, user: np.ndarray | None, weights: RankingWeights
+    query: np.ndarray | None,
+    taste_content: np.ndarray | None,
+    taste_factors: np.ndarray | None,
+    weights: RankingWeights,
+    content_dim: int,
+    factor_dim: int = 0,
 ) -> tuple[np.ndarray | None, Strategy]:
-    """The search vector and the strategy name; (None, "popular") when there is neither."""
-    if query is not None and user is not None and weights.gamma > 0:
-        return weights.alpha * query + weights.gamma * user, "query+personal"
+    """The search vector [α·x + γ·u_c ; β·u_f] and the strategy; (None, "popular") when the
+    request has neither text nor a usable taste. Parts that are None count as zero."""
+    personal = taste_content is not None or taste_factors is not None
+    if query is None and not personal:
+        return None, "popular"
+    content = np.zeros(content_dim, dtype=np.float32)
     if query is not None:
-        return query, "query"
-    if user is not None:
-        return user, "personal"
-    return None, "popular"
+        content += weights.alpha * query
+    if taste_content is not None:
+        content += weights.gamma * taste_content
+    factors = np.zeros(factor_dim, dtype=np.float32)
+    if taste_factors is not None and factor_dim:
+        factors += weights.beta * taste_factors
+    vector = np.concatenate([content, factors]) if factor_dim else content
+    if query is None:
+        return vector, "personal"
+    return vector, "query+personal" if personal else "query"
 
 
 def rerank(

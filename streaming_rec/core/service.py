@@ -1,9 +1,11 @@
 """The recommend service: the one object the edge talks to.
 
 It owns the encoder, the index, the catalog and the popularity counts, and turns a batch
-of requests (query + the user's state) into answers with per-stage timings. It is not
-thread-safe: the worker calls it from a single compute thread, so index updates and
-searches never race (the Faust agents only decode, look up state and send).
+of requests (query + the user's state) into answers with per-stage timings. Index vectors
+are [v_c ; v_f]: the content embedding and ``factor_dim`` collaborative factors (zeros
+until the trainer has learned them). It is not thread-safe: the worker calls it from a
+single compute thread, so index updates and searches never race (the Faust agents only
+decode, look up state and send).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from streaming_rec.core.embedder import Embedder
 from streaming_rec.core.index import VectorIndex
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.ranker import RankingWeights, Strategy, fuse, rerank
-from streaming_rec.core.user_state import UpdateRule, UserState
+from streaming_rec.core.user_state import UpdateRule, UserState, unit
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,15 @@ class Recommender:
         weights: RankingWeights,
         update_rule: UpdateRule,
         popularity: Popularity,
+        factor_dim: int = 0,
     ) -> None:
+        if index.dim != embedder.dim + factor_dim:
+            raise ValueError(
+                f"index dim {index.dim} != encoder dim {embedder.dim} + factor dim {factor_dim}"
+            )
         self.embedder = embedder
+        self.content_dim = embedder.dim
+        self.factor_dim = factor_dim
         self.index = index
         self.weights = weights
         self.update_rule = update_rule
@@ -77,25 +86,42 @@ class Recommender:
         return self.embedder.encode(texts)
 
     def apply_items(
-        self, upserts: Sequence[tuple[ItemMeta, np.ndarray]], deletes: Iterable[str] = ()
+        self,
+        upserts: Sequence[tuple[ItemMeta, np.ndarray, np.ndarray | None]],
+        deletes: Iterable[str] = (),
     ) -> None:
-        """Make item vectors searchable (add or replace) and forget deleted items."""
+        """Make items searchable (add or replace) from (meta, v_c, v_f or None); forget
+        deleted items. A missing v_f counts as zeros (content-only until learned)."""
         deletes = list(deletes)
         if deletes:
             self.index.delete(deletes)
             self.catalog.remove(deletes)
         if upserts:
-            for meta, _ in upserts:
+            for meta, _, _ in upserts:
                 self.catalog.put(meta)
             self.index.upsert(
-                [meta.item_id for meta, _ in upserts], np.stack([v for _, v in upserts])
+                [meta.item_id for meta, _, _ in upserts],
+                np.stack([self._item_vector(content, f) for _, content, f in upserts]),
             )
+
+    def _item_vector(self, content: np.ndarray, factors: np.ndarray | None) -> np.ndarray:
+        if not self.factor_dim:
+            return content
+        if factors is None or factors.shape[0] != self.factor_dim:
+            factors = np.zeros(self.factor_dim, dtype=np.float32)
+        return np.concatenate([content, factors])
+
+    def item_parts(self, item_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """The ids of ``item_ids`` that are indexed (deduplicated) and their [v_c ; v_f]."""
+        present = [i for i in dict.fromkeys(item_ids) if i in self.index]
+        if not present:
+            return [], np.zeros((0, self.index.dim), dtype=np.float32)
+        return present, self.index.vectors(present)
 
     # --- feedback ---------------------------------------------------------------------------
     def apply_feedback(self, state: UserState, item_id: str, event: str, ts: float) -> UserState:
-        """The user's next state after ``event`` on ``item_id``."""
-        vector = self.index.vectors([item_id])[0] if item_id in self.index else None
-        return self.update_rule.apply(state, item_id, event, ts, vector)
+        """The user's next state after ``event`` on ``item_id`` (pure: safe on any thread)."""
+        return self.update_rule.apply(state, item_id, event, ts)
 
     def observe_popularity(self, events: Iterable[tuple[str, str, float]]) -> None:
         """Count (item_id, event, ts) towards popular-now (positive events only)."""
@@ -117,8 +143,15 @@ class Recommender:
 
     def _answer(self, request: Request, query: np.ndarray | None, embed_ms: float) -> Answer:
         user = request.user
-        taste = user.direction() if user is not None else None
-        vector, strategy = fuse(query, taste, self.weights)
+        taste = self.update_rule.taste(user, self.item_parts) if user is not None else None
+        vector, strategy = fuse(
+            query,
+            unit(taste[: self.content_dim]) if taste is not None else None,
+            unit(taste[self.content_dim :]) if taste is not None and self.factor_dim else None,
+            self.weights,
+            self.content_dim,
+            self.factor_dim,
+        )
         allow = self._allow(request)
         t0 = time.perf_counter()
         if vector is None:
@@ -161,8 +194,8 @@ class Recommender:
         )
 
     def _allow(self, request: Request) -> Callable[[str], bool]:
-        seen = request.user.recent if request.user is not None else ()
-        excluded = request.exclude | frozenset(seen)
+        seen = request.user.seen() if request.user is not None else frozenset()
+        excluded = request.exclude | seen
         categories = request.categories
         catalog = self.catalog
 

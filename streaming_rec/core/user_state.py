@@ -1,78 +1,98 @@
-"""A user's live taste: a decayed sum of the vectors of what they engaged with.
+"""A user's live taste: the decayed sum of the vectors of what they engaged with.
 
-    S ← d·S + w(event)·v        d = 0.5^(1/h_events) · 0.5^(Δt/h_seconds)
-    u = S / ‖S‖
+    u = Σ_i  w(event_i) · d_e^(n-1-i) · 0.5^((t_newest - t_i)/h_seconds) · v(item_i)
 
-The sum S is stored (not u) so that an event k events ago weighs d^k relative to the
-newest one: a true decayed average, with the half-lives from settings. Negative events
-(skip, dislike) subtract. A bounded list of recent items is kept beside S; those items
-are never recommended back to the user.
+over the user's bounded event history (newest last), with d_e = 0.5^(1/h_events). This is
+the same decayed average as the recursive S ← d·S + w·v, but it is computed at query time
+from the *current* item vectors: when the trainer refreshes the collaborative item factors,
+past clicks count with the new factors at once, and a click on an item whose factors are
+not learned yet is not frozen into the user's vector as a zero. Negative events (skip,
+dislike) subtract. The items in the history are never recommended back to the user.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 
 @dataclass(frozen=True)
+class Event:
+    item_id: str
+    event: str
+    ts: float
+
+
+@dataclass(frozen=True)
 class UserState:
-    """What a worker knows about one user. ``taste`` is the decayed sum S (not normalised)."""
+    """What a worker knows about one user."""
 
     user_id: str
-    taste: np.ndarray | None = None
-    recent: tuple[str, ...] = ()
-    events: int = 0
+    history: tuple[Event, ...] = ()
+    events: int = 0  # every event ever applied (the history keeps the newest ones)
     feedback_ts: float | None = None
 
-    def direction(self) -> np.ndarray | None:
-        """The unit taste vector u, or None while the user has no usable history."""
-        if self.taste is None:
-            return None
-        norm = float(np.linalg.norm(self.taste))
-        if norm < 1e-6:
-            return None
-        return (self.taste / norm).astype(np.float32)
+    def seen(self) -> frozenset[str]:
+        return frozenset(e.item_id for e in self.history)
+
+
+VectorLookup = Callable[[Sequence[str]], tuple[list[str], np.ndarray]]
+"""Given item ids, the ids that have vectors and those vectors (rows in the same order)."""
 
 
 @dataclass(frozen=True)
 class UpdateRule:
-    """How one feedback event moves a user's state."""
+    """How feedback events make a user's state and taste."""
 
     weights: Mapping[str, float]
     half_life_events: float = 5.0
     half_life_seconds: float = 7 * 86400.0
     max_recent: int = 200
 
-    def decay(self, previous_ts: float | None, ts: float) -> float:
-        per_event = 0.5 ** (1.0 / self.half_life_events)
-        if previous_ts is None:
-            return float(per_event)
-        elapsed = max(0.0, ts - previous_ts)
-        return float(per_event * 0.5 ** (elapsed / self.half_life_seconds))
-
-    def apply(
-        self,
-        state: UserState,
-        item_id: str,
-        event: str,
-        ts: float,
-        item_vector: np.ndarray | None,
-    ) -> UserState:
-        """The state after ``event`` on ``item_id``; ``item_vector`` None = item not indexed."""
-        weight = self.weights[event]
-        taste = state.taste
-        if item_vector is not None and weight != 0.0:
-            step = weight * item_vector.astype(np.float32)
-            taste = step if taste is None else self.decay(state.feedback_ts, ts) * taste + step
-        recent = (*tuple(i for i in state.recent if i != item_id), item_id)
-        if self.max_recent == 0:
-            recent = ()
-        elif len(recent) > self.max_recent:
-            recent = recent[-self.max_recent :]
+    def apply(self, state: UserState, item_id: str, event: str, ts: float) -> UserState:
+        """The state after ``event`` on ``item_id`` (appended; the history stays bounded)."""
+        if event not in self.weights:
+            raise ValueError(f"unknown event {event!r}")
+        history = (*state.history, Event(item_id, event, ts))
+        if len(history) > self.max_recent:
+            history = history[len(history) - self.max_recent :]
         newest = ts if state.feedback_ts is None else max(state.feedback_ts, ts)
-        return replace(
-            state, taste=taste, recent=recent, events=state.events + 1, feedback_ts=newest
-        )
+        return UserState(state.user_id, history, state.events + 1, newest)
+
+    def coefficients(self, history: Sequence[Event]) -> np.ndarray:
+        """The weight of each history entry in the taste sum."""
+        n = len(history)
+        if n == 0:
+            return np.zeros(0)
+        newest = max(e.ts for e in history)
+        age_events = np.arange(n - 1, -1, -1, dtype=np.float64)
+        age_seconds = np.array([max(0.0, newest - e.ts) for e in history])
+        decay = 0.5 ** (age_events / self.half_life_events + age_seconds / self.half_life_seconds)
+        weights = np.array([self.weights[e.event] for e in history], dtype=np.float64)
+        return np.asarray(decay * weights, dtype=np.float64)
+
+    def taste(self, state: UserState, lookup: VectorLookup) -> np.ndarray | None:
+        """The decayed sum of the history's item vectors (not normalised), or None."""
+        if not state.history:
+            return None
+        coefficients = self.coefficients(state.history)
+        found, vectors = lookup([e.item_id for e in state.history])
+        if not found:
+            return None
+        row = {item_id: i for i, item_id in enumerate(found)}
+        total = np.zeros(vectors.shape[1], dtype=np.float64)
+        for coefficient, entry in zip(coefficients, state.history, strict=True):
+            i = row.get(entry.item_id)
+            if i is not None and coefficient != 0.0:
+                total += coefficient * vectors[i]
+        return total.astype(np.float32)
+
+
+def unit(vector: np.ndarray | None) -> np.ndarray | None:
+    """``vector`` scaled to length 1, or None when it is (nearly) zero."""
+    if vector is None:
+        return None
+    norm = float(np.linalg.norm(vector))
+    return None if norm < 1e-6 else (vector / norm).astype(np.float32)

@@ -130,7 +130,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
                     latest[record.key.decode("utf-8", "replace")] = None
             else:
                 latest[vector.item_id] = vector
-        upserts = [(item_meta(v), v.vector) for v in latest.values() if v is not None]
+        upserts = [(item_meta(v), v.vector, v.factors) for v in latest.values() if v is not None]
         deletes = [item_id for item_id, v in latest.items() if v is None]
         await on_compute(service.apply_items, upserts, deletes)
         metrics.INDEX_SIZE.set(len(service.index))
@@ -243,8 +243,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
             key = fb.user_id.encode()
             state = state_from_bytes(users.get(key), fb.user_id)
             ts = fb.ts if fb.ts is not None else event.message.timestamp
-            new_state = await on_compute(service.apply_feedback, state, fb.item_id, fb.event, ts)
-            users[key] = state_to_bytes(new_state)
+            users[key] = state_to_bytes(service.apply_feedback(state, fb.item_id, fb.event, ts))
             metrics.MESSAGES.labels(settings.topic("feedback"), "ok").inc()
 
     # --- health and metrics -------------------------------------------------------------

@@ -10,10 +10,11 @@ import numpy as np
 from streaming_rec import codec
 from streaming_rec.core.catalog import ItemMeta
 from streaming_rec.core.service import Answer, Request
-from streaming_rec.core.user_state import UserState
+from streaming_rec.core.user_state import Event, UserState
 from streaming_rec.errors import DecodeError
 from streaming_rec.schemas import (
     DeadLetter,
+    HistoryEntry,
     Item,
     ItemVector,
     Query,
@@ -94,8 +95,7 @@ def state_from_bytes(raw: bytes | None, user_id: str) -> UserState:
     record = codec.decode_user_state(raw)
     return UserState(
         user_id=record.user_id,
-        taste=record.vector,
-        recent=tuple(record.recent),
+        history=tuple(Event(e.item_id, e.event, e.ts) for e in record.history),
         events=record.events,
         feedback_ts=record.feedback_ts,
     )
@@ -105,9 +105,10 @@ def state_to_bytes(state: UserState) -> bytes:
     return codec.encode_user_state(
         UserStateRecord(
             user_id=state.user_id,
-            vector=state.taste,
-            factors=None,
-            recent=list(state.recent),
+            history=[
+                HistoryEntry(item_id=e.item_id, event=e.event, ts=e.ts)  # type: ignore[arg-type]
+                for e in state.history
+            ],
             events=state.events,
             feedback_ts=state.feedback_ts,
             updated_at=time.time(),

@@ -18,6 +18,7 @@ from streaming_rec.schemas import (
     DeadLetter,
     Feedback,
     Filters,
+    HistoryEntry,
     Item,
     ItemVector,
     Query,
@@ -267,7 +268,10 @@ def _messages() -> list[BaseModel]:
             at=1.0,
         ),
         UserStateRecord(
-            user_id="u", vector=_unit(16) * 3, recent=["a", "b"], events=2, updated_at=3
+            user_id="u",
+            history=[HistoryEntry(item_id="a", event="click", ts=1.0)],
+            events=1,
+            updated_at=3,
         ),
         UserStateRecord(user_id="u", updated_at=0),
     ]

@@ -7,14 +7,18 @@ from streaming_rec.core.ranker import RankingWeights, fuse, rerank
 pytestmark = pytest.mark.unit
 
 
-def test_fuse_strategies() -> None:
-    w = RankingWeights(alpha=1.0, gamma=0.5)
-    x, u = np.array([1.0, 0.0]), np.array([0.0, 1.0])
-    vector, strategy = fuse(x, u, w)
-    assert strategy == "query+personal" and np.allclose(vector, [1.0, 0.5])
-    assert fuse(x, None, w)[1] == "query"
-    assert fuse(None, u, w)[1] == "personal"
-    assert fuse(None, None, w) == (None, "popular")
+def test_fuse_builds_one_search_vector_from_both_parts() -> None:
+    w = RankingWeights(alpha=1.0, gamma=0.5, beta=2.0)
+    x, u_c, u_f = np.array([1.0, 0.0]), np.array([0.0, 1.0]), np.array([1.0, 0.0, 0.0])
+    vector, strategy = fuse(x, u_c, u_f, w, content_dim=2, factor_dim=3)
+    assert strategy == "query+personal" and np.allclose(vector, [1.0, 0.5, 2.0, 0.0, 0.0])
+    vector, strategy = fuse(x, None, None, w, content_dim=2, factor_dim=3)
+    assert strategy == "query" and np.allclose(vector, [1.0, 0.0, 0.0, 0.0, 0.0])
+    vector, strategy = fuse(None, None, u_f, w, content_dim=2, factor_dim=3)
+    assert strategy == "personal" and np.allclose(vector, [0.0, 0.0, 2.0, 0.0, 0.0])
+    vector, strategy = fuse(None, u_c, None, w, content_dim=2)
+    assert strategy == "personal" and np.allclose(vector, [0.0, 0.5])
+    assert fuse(None, None, None, w, content_dim=2) == (None, "popular")
 
 
 def test_prior_reorders_close_candidates() -> None:

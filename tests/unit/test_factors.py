@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from streaming_rec.core.factors import (
+    Interactions,
+    fit_content_map,
+    item_factors,
+    predict_factors,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def test_items_consumed_together_get_close_factors() -> None:
+    log = Interactions()
+    rng = np.random.default_rng(0)
+    for u in range(60):
+        group = ("a1", "a2", "a3") if u % 2 else ("b1", "b2", "b3")
+        for item in group:
+            log.add(f"u{u}", item)
+        log.add(f"u{u}", f"noise{rng.integers(20)}")
+    matrix, ids = log.matrix()
+    assert matrix.shape[0] == 60 and len(ids) == matrix.shape[1] and log.events == 240
+    factors = item_factors(matrix, ids, dim=8)
+    v = dict(zip(factors.item_ids, factors.vectors, strict=True))
+    assert np.allclose(np.linalg.norm(factors.vectors, axis=1), 1.0, atol=1e-5)
+    assert float(v["a1"] @ v["a2"]) > 0.9 and float(v["b1"] @ v["b3"]) > 0.9
+    assert float(v["a1"] @ v["b1"]) < 0.5
+
+
+def test_repeated_events_count_once_and_tiny_matrices_do_not_fail() -> None:
+    log = Interactions()
+    log.add("u", "a")
+    log.add("u", "a")
+    matrix, ids = log.matrix()
+    assert matrix.nnz == 1 and log.events == 2
+    factors = item_factors(matrix, ids, dim=4)  # rank 0 possible: zeros, no exception
+    assert factors.vectors.shape == (1, 4)
+    empty, empty_ids = Interactions().matrix()
+    assert item_factors(empty, empty_ids, dim=4).vectors.shape == (0, 4)
+
+
+def test_the_content_map_predicts_factors_of_unseen_items() -> None:
+    rng = np.random.default_rng(1)
+    true_map = rng.standard_normal((16, 4))
+    content = rng.standard_normal((200, 16))
+    factors = content @ true_map
+    learned = fit_content_map(content[:150], factors[:150], ridge=1e-3)
+    predicted = predict_factors(learned, content[150:])
+    expected = factors[150:] / np.linalg.norm(factors[150:], axis=1, keepdims=True)
+    assert np.min(np.sum(predicted * expected, axis=1)) > 0.99
