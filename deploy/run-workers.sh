@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make run-workers: the local broker (unless KAFKA_BOOTSTRAP_SERVERS/SREC_BOOTSTRAP_SERVERS
-# points at a cluster), the topics, the demo catalog if `items` is empty, WORKERS workers.
+# points at a cluster), the topics, the demo catalog if `items` is empty, WORKERS workers
+# and the trainer (collaborative item factors from the feedback stream).
 # Ctrl-C stops the workers (the broker keeps running: make kafka-down).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,10 +27,14 @@ for ((i = 0; i < WORKERS; i++)); do
   pids+=("$!")
   ports+=(--port "$port")
 done
+TRAINER_PORT=${SREC_TRAINER_WEB_PORT:-6099}
+SREC_TRAINER_WEB_PORT=$TRAINER_PORT SREC_DATA_DIR=var/trainer \
+  $PY -m streaming_rec trainer >var/log/trainer.log 2>&1 &
+pids+=("$!")
 trap 'kill -TERM "${pids[@]}" 2>/dev/null || true; wait' INT TERM EXIT
 
-echo "starting $WORKERS worker(s); logs in var/log/worker-*.log"
-$PY -m streaming_rec wait-ready "${ports[@]}" --timeout 600
+echo "starting $WORKERS worker(s) and the trainer; logs in var/log/"
+$PY -m streaming_rec wait-ready "${ports[@]}" --port "$TRAINER_PORT" --timeout 600
 echo
 echo "ready: $WORKERS worker(s) on ${SREC_BOOTSTRAP_SERVERS:-$KAFKA_BOOTSTRAP_SERVERS}, health on http://127.0.0.1:$BASE_PORT/health"
 echo "ask from another shell:"

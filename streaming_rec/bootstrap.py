@@ -17,6 +17,8 @@ from streaming_rec.topics import TopicCatalog
 if TYPE_CHECKING:
     import faust
 
+    from streaming_rec.edge.trainer import Trainer
+
 log = logging.getLogger(__name__)
 
 
@@ -60,3 +62,13 @@ def build_worker_app(settings: Settings) -> faust.App:
     if settings.create_topics:
         ensure_topics(settings, catalog)
     return build_app(settings, build_recommender(settings), catalog)
+
+
+def build_trainer(settings: Settings) -> Trainer:
+    """The trainer (topics checked and created if allowed)."""
+    from streaming_rec.edge.admin import ensure_topics
+    from streaming_rec.edge.trainer import Trainer
+
+    if settings.create_topics:
+        ensure_topics(settings, TopicCatalog.load())
+    return Trainer(settings)

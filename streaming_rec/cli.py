@@ -57,6 +57,18 @@ def worker() -> None:
 
 
 @main.command()
+def trainer() -> None:
+    """Run the trainer: learn item factors from feedback, publish them to item-vectors."""
+    import asyncio
+
+    from streaming_rec.bootstrap import build_trainer
+
+    settings = _settings()
+    logging.getLogger().setLevel(settings.log_level)
+    asyncio.run(build_trainer(settings).run())
+
+
+@main.command()
 def topics() -> None:
     """Create every topic of the contract that does not exist yet."""
     from streaming_rec.edge.admin import ensure_topics

@@ -102,6 +102,16 @@ class Settings(BaseSettings):
         3 * 86400.0, gt=0, description="Half-life of the popular-now counts."
     )
 
+    # --- Trainer (collaborative factors) ------------------------------------------------
+    trainer_interval_s: float = Field(
+        60.0, gt=0, description="Least time between two refreshes of the item factors (s)."
+    )
+    trainer_check_s: float = Field(
+        1.0, gt=0, description="How often the trainer looks for new feedback (s)."
+    )
+    trainer_ridge: float = Field(1.0, ge=0, description="Ridge of the content → factors map.")
+    trainer_web_port: int = Field(6099, ge=0, le=65535, description="Trainer health port.")
+
     # --- Worker --------------------------------------------------------------------------
     data_dir: Path = Field(Path("var/worker"), description="Worker state folder.")
     web_port: int = Field(6066, ge=0, le=65535, description="Health/metrics port (0: off).")

@@ -86,6 +86,7 @@ def worker_env(settings: Settings, name: str = "worker-0", **extra: str) -> dict
             "SREC_APP_ID": settings.app_id,
             "SREC_DATA_DIR": str(settings.data_dir),
             "SREC_WEB_PORT": str(settings.web_port),
+            "SREC_TRAINER_WEB_PORT": str(settings.trainer_web_port),
             "SREC_WORKER_NAME": name,
             "HF_HUB_OFFLINE": "1",
         }
@@ -95,18 +96,19 @@ def worker_env(settings: Settings, name: str = "worker-0", **extra: str) -> dict
 
 
 class WorkerProcess:
-    """A real `streaming-rec worker` process with its own web port and log file."""
+    """A real `streaming-rec worker` (or `trainer`) process with its own port and log file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, port: int, command: str = "worker"):
         self.env = env
         self.log_path = log_path
         self.port = port
+        self.command = command
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streaming_rec", "worker"],
+                [sys.executable, "-m", "streaming_rec", self.command],
                 env=self.env,
                 cwd=ROOT,
                 stdout=log,
@@ -132,7 +134,7 @@ class WorkerProcess:
                 code = self.process.returncode if self.process else None
                 raise RuntimeError(f"worker exited ({code}):\n{self.log_tail()}")
             health = self.health()
-            if health and health["ready"] and health["index_items"] >= min_items:
+            if health and health["ready"] and health.get("index_items", 0) >= min_items:
                 return health
             time.sleep(0.5)
         raise RuntimeError(f"worker not ready in {timeout} s:\n{self.log_tail()}")

@@ -73,8 +73,12 @@ def fit_content_map(content: np.ndarray, factors: np.ndarray, ridge: float = 1.0
 
 
 def predict_factors(content_map: np.ndarray, content: np.ndarray) -> np.ndarray:
-    """Unit-length predicted factors for rows of content vectors."""
-    return _unit_rows(np.atleast_2d(content) @ content_map)
+    """Predicted factors for rows of content vectors. Not rescaled to unit length: the
+    ridge shrinks uncertain predictions towards zero, and that humility is kept (lengths
+    above 1 are clipped to 1), so a guessed v_f never outweighs a learned one."""
+    predicted = np.atleast_2d(content) @ content_map
+    norms = np.linalg.norm(predicted, axis=1, keepdims=True)
+    return np.asarray(predicted / np.maximum(norms, 1.0), dtype=np.float32)
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ def settings(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         app_id=f"srec-test-{tag}",
         data_dir=tmp_path_factory.mktemp("worker"),
         web_port=free_port_pair(),
+        trainer_web_port=free_port_pair(),
     )
 
 
@@ -63,3 +64,17 @@ def worker(
     finally:
         if process.process is not None and process.process.poll() is None:
             process.stop(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def trainer(settings: Settings, worker: WorkerProcess, tmp_path_factory: pytest.TempPathFactory):
+    """The trainer process beside the worker (refreshes as soon as it sees new feedback)."""
+    env = worker_env(settings, "test-trainer", SREC_TRAINER_INTERVAL_S="1")
+    log = tmp_path_factory.mktemp("trainer-logs") / "trainer.log"
+    process = WorkerProcess(env, log, settings.trainer_web_port, command="trainer")
+    process.start()
+    try:
+        process.wait_ready(timeout=120)
+        yield process
+    finally:
+        process.stop(timeout=30)

@@ -47,5 +47,19 @@ def test_the_content_map_predicts_factors_of_unseen_items() -> None:
     factors = content @ true_map
     learned = fit_content_map(content[:150], factors[:150], ridge=1e-3)
     predicted = predict_factors(learned, content[150:])
+    assert np.all(np.linalg.norm(predicted, axis=1) <= 1.0 + 1e-6)
+    unit = predicted / np.linalg.norm(predicted, axis=1, keepdims=True)
     expected = factors[150:] / np.linalg.norm(factors[150:], axis=1, keepdims=True)
-    assert np.min(np.sum(predicted * expected, axis=1)) > 0.99
+    assert np.min(np.sum(unit * expected, axis=1)) > 0.99
+
+
+def test_an_uninformed_map_predicts_short_vectors() -> None:
+    rng = np.random.default_rng(2)
+    content = rng.standard_normal((5, 16))
+    factors = rng.standard_normal((5, 4))
+    factors /= np.linalg.norm(factors, axis=1, keepdims=True)
+    learned = fit_content_map(content, factors, ridge=50.0)
+    assert (
+        np.max(np.linalg.norm(predict_factors(learned, rng.standard_normal((20, 16))), axis=1))
+        < 0.5
+    )

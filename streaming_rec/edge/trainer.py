@@ -1,0 +1,243 @@
+"""The trainer: learns collaborative item factors from `feedback` and publishes them.
+
+    feedback ─► (all partitions) interactions ─┐  every SREC_TRAINER_INTERVAL_S:
+    item-vectors ─► (all partitions) items ────┴► SVD → v_f, ridge map v_c → v_f
+                                                   ─► item-vectors (items with new v_f)
+
+An item-vectors message without factors (a new or re-embedded item) is answered at once
+with its learned factors, or with factors predicted from its content by the last map, so
+a new item is retrievable in both parts before anyone clicks it. The trainer's own
+messages come back with factors and are only recorded. Fitting runs in a thread, off
+the event loop, in its own process: it never stalls the workers' query path. The trainer
+rebuilds its statistics from the start of `feedback` when it starts (the topic's retention
+bounds what it learns from).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from aiohttp import web
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from streaming_rec import codec
+from streaming_rec.config import Settings
+from streaming_rec.core.factors import (
+    Factors,
+    Interactions,
+    fit_content_map,
+    item_factors,
+    predict_factors,
+)
+from streaming_rec.edge.kafka_config import client_config
+from streaming_rec.edge.replica import TopicReplica
+from streaming_rec.errors import DecodeError
+from streaming_rec.schemas import ItemVector
+
+log = logging.getLogger(__name__)
+
+MIN_ITEMS_FOR_MAP = 10  # fewer learned items than this: no content → factors map yet
+
+
+@dataclass
+class TrainerState:
+    interactions: Interactions = field(default_factory=Interactions)
+    items: dict[str, ItemVector] = field(default_factory=dict)
+    learned: dict[str, np.ndarray] = field(default_factory=dict)
+    content_map: np.ndarray | None = None
+    refreshes: int = 0
+    refreshed_at_events: int = 0
+    refreshed_at: float = 0.0  # time.monotonic() of the last refresh
+    last_refresh_s: float = 0.0
+    published: int = 0
+
+    def factors_for(self, vector: ItemVector) -> np.ndarray | None:
+        """What v_f this item should have now: learned, else predicted, else none yet."""
+        learned = self.learned.get(vector.item_id)
+        if learned is not None:
+            return learned
+        if self.content_map is not None:
+            return np.asarray(predict_factors(self.content_map, vector.vector)[0])
+        return None
+
+
+def refit(state: TrainerState, dim: int, ridge: float) -> tuple[Factors, np.ndarray | None]:
+    """Item factors from all interactions so far, and the content → factors map."""
+    matrix, item_ids = state.interactions.matrix()
+    factors = item_factors(matrix, item_ids, dim)
+    rows = [
+        i
+        for i, item_id in enumerate(factors.item_ids)
+        if item_id in state.items and np.any(factors.vectors[i])
+    ]
+    if len(rows) < MIN_ITEMS_FOR_MAP:
+        return factors, None
+    content = np.stack([state.items[factors.item_ids[i]].vector for i in rows])
+    return factors, fit_content_map(content, factors.vectors[rows], ridge)
+
+
+class Trainer:
+    """Two topic replicas, a refresh loop and a producer; stopped by SIGTERM/SIGINT."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.state = TrainerState()
+        self.topic = settings.topic("item-vectors")
+        self.feedback = TopicReplica(settings, settings.topic("feedback"), self._on_feedback)
+        self.item_vectors = TopicReplica(settings, self.topic, self._on_item_vectors)
+        self._fitter = ThreadPoolExecutor(1, thread_name_prefix="srec-fit")
+        self._producer: AIOKafkaProducer | None = None
+
+    def ready(self) -> bool:
+        return self.feedback.caught_up.is_set() and self.item_vectors.caught_up.is_set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        self._producer = AIOKafkaProducer(
+            **client_config(self.settings), acks="all", enable_idempotence=True
+        )
+        await self._producer.start()
+        web = await self._serve_health()
+        tasks = [
+            asyncio.create_task(self.feedback.run()),
+            asyncio.create_task(self.item_vectors.run()),
+            asyncio.create_task(self._refresh_loop()),
+        ]
+        try:
+            done, _ = await asyncio.wait(
+                [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                if task in tasks and task.exception():
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._producer.stop()
+            if web is not None:
+                await web.cleanup()
+            self._fitter.shutdown(wait=False, cancel_futures=True)
+            log.info("trainer stopped")
+
+    async def _publish(self, vector: ItemVector, factors: np.ndarray) -> None:
+        assert self._producer is not None
+        message = vector.model_copy(update={"factors": factors, "updated_at": time.time()})
+        await self._producer.send(
+            self.topic, key=vector.item_id.encode(), value=codec.encode_item_vector(message)
+        )
+        self.state.published += 1
+
+    async def _on_feedback(self, records: Sequence[ConsumerRecord]) -> None:
+        for record in records:
+            try:
+                fb = codec.decode_feedback(record.value)
+            except DecodeError:
+                continue  # the workers dead-letter it
+            self.state.interactions.add(fb.user_id, fb.item_id)
+
+    async def _on_item_vectors(self, records: Sequence[ConsumerRecord]) -> None:
+        state = self.state
+        for record in records:
+            try:
+                vector = codec.decode_item_vector(record.key, record.value)
+            except DecodeError as exc:
+                log.error(
+                    "unreadable item vector at %d@%d: %s", record.partition, record.offset, exc
+                )
+                continue
+            if vector is None:
+                item_id = (record.key or b"").decode("utf-8", "replace")
+                state.items.pop(item_id, None)
+                state.learned.pop(item_id, None)
+                continue
+            state.items[vector.item_id] = vector
+            if vector.factors is None and self.settings.factor_dim:
+                factors = state.factors_for(vector)
+                if factors is not None:
+                    await self._publish(vector, factors)
+
+    async def _refresh_loop(self) -> None:
+        settings, state = self.settings, self.state
+        while True:
+            await asyncio.sleep(settings.trainer_check_s)
+            if not settings.factor_dim or not self.ready():
+                continue
+            new_events = state.interactions.events - state.refreshed_at_events
+            due = time.monotonic() - state.refreshed_at >= settings.trainer_interval_s
+            if new_events > 0 and (due or state.refreshes == 0):
+                state.refreshed_at = time.monotonic()
+                await self.refresh()
+
+    async def refresh(self) -> None:
+        """Refit the factors and the map off the event loop; publish every item's v_f."""
+        state = self.state
+        events = state.interactions.events
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        factors, content_map = await loop.run_in_executor(
+            self._fitter, refit, state, self.settings.factor_dim, self.settings.trainer_ridge
+        )
+        state.learned = {
+            item_id: vector
+            for item_id, vector in zip(factors.item_ids, factors.vectors, strict=True)
+            if np.any(vector)
+        }
+        state.content_map = content_map
+        for vector in list(state.items.values()):
+            new = state.factors_for(vector)
+            old = vector.factors
+            if new is None and old is not None and np.any(old):
+                new = np.zeros_like(old)  # no longer known: back to content-only
+            unchanged = old is not None and new is not None and np.allclose(old, new, atol=1e-4)
+            if new is not None and not unchanged:
+                await self._publish(vector, new)
+        assert self._producer is not None
+        await self._producer.flush()
+        state.refreshes += 1
+        state.refreshed_at_events = events
+        state.last_refresh_s = time.perf_counter() - started
+        log.info(
+            "refresh %d: %d events, %d items learned, %d items published in %.1f s",
+            state.refreshes,
+            events,
+            len(state.learned),
+            len(state.items),
+            state.last_refresh_s,
+        )
+
+    async def _serve_health(self) -> web.AppRunner | None:
+        if not self.settings.trainer_web_port:
+            return None
+
+        async def health(request: web.Request) -> web.Response:
+            s = self.state
+            return web.json_response(
+                {
+                    "ready": self.ready(),
+                    "events": s.interactions.events,
+                    "items": len(s.items),
+                    "learned": len(s.learned),
+                    "refreshes": s.refreshes,
+                    "refreshed_at_events": s.refreshed_at_events,
+                    "last_refresh_s": s.last_refresh_s,
+                    "published": s.published,
+                }
+            )
+
+        app = web.Application()
+        app.router.add_get("/health", health)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, self.settings.web_host, self.settings.trainer_web_port).start()
+        return runner
