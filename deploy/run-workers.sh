@@ -13,6 +13,7 @@ if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}${SREC_BOOTSTRAP_SERVERS:-}" ]]; then
   deploy/kafka/kafka.sh start
   export SREC_BOOTSTRAP_SERVERS="127.0.0.1:${KAFKA_PORT:-9092}"
 fi
+export SREC_BOOTSTRAP_SERVERS="${SREC_BOOTSTRAP_SERVERS:-$KAFKA_BOOTSTRAP_SERVERS}"
 
 $PY -m streaming_rec topics
 $PY -m streaming_rec demo-catalog --if-empty
@@ -38,7 +39,7 @@ $PY -m streaming_rec wait-ready "${ports[@]}" --port "$TRAINER_PORT" --timeout 6
 echo
 echo "ready: $WORKERS worker(s) on ${SREC_BOOTSTRAP_SERVERS:-$KAFKA_BOOTSTRAP_SERVERS}, health on http://127.0.0.1:$BASE_PORT/health"
 echo "ask from another shell:"
-echo "  .venv/bin/streaming-rec ask 'a funny animated film for children' -u alice"
+echo "  SREC_BOOTSTRAP_SERVERS=$SREC_BOOTSTRAP_SERVERS .venv/bin/streaming-rec ask 'a funny animated film for children' -u alice"
 echo
 wait -n "${pids[@]}"
 echo "a worker exited; stopping the others" >&2

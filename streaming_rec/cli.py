@@ -225,6 +225,9 @@ def wait_ready(ports: tuple[int, ...], timeout: float) -> None:
         time.sleep(0.5)
     if pending:
         raise click.ClickException(f"workers on ports {sorted(pending)} not ready in {timeout:g} s")
+    for port in ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+            click.echo(f"  :{port} {r.read().decode()}")
 
 
 @main.command()

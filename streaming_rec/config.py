@@ -59,7 +59,12 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(
         2.0, ge=0, le=1000, description="Longest wait to fill a micro-batch (ms)."
     )
-    item_batch: int = Field(256, ge=1, le=8192, description="Most items embedded per batch.")
+    item_batch: int = Field(
+        32,
+        ge=1,
+        le=8192,
+        description="Most items embedded per batch (small: queries wait for at most one).",
+    )
 
     # --- Index ---------------------------------------------------------------------------
     hnsw_m: int = Field(16, ge=4, le=128, description="HNSW graph degree M.")

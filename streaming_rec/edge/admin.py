@@ -44,7 +44,7 @@ def ensure_topics(settings: Settings, catalog: TopicCatalog) -> list[str]:
 
 def topic_is_empty(settings: Settings, topic: str) -> bool:
     """True when no partition of ``topic`` holds a record (end offsets all 0)."""
-    consumer = KafkaConsumer(**client_config(settings))
+    consumer = KafkaConsumer(**client_config(settings), enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
