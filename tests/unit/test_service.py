@@ -1,0 +1,124 @@
+"""The recommend service with a tiny deterministic encoder (the real model is exercised by
+the integration tests): strategies, filters, exclusions, two-part vectors, popularity."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from streaming_rec.core.catalog import ItemMeta
+from streaming_rec.core.index import ExactIndex
+from streaming_rec.core.popularity import Popularity
+from streaming_rec.core.ranker import RankingWeights
+from streaming_rec.core.service import Recommender, Request
+from streaming_rec.core.user_state import UpdateRule, UserState
+
+pytestmark = pytest.mark.unit
+
+WORDS = ["space", "love", "horse", "ghost"]
+
+
+class WordEmbedder:
+    """One axis per known word: a stand-in encoder whose geometry the test can reason about."""
+
+    name = "words"
+    dim = len(WORDS)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for col, word in enumerate(WORDS):
+                out[row, col] = text.lower().count(word)
+        norms = np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+        return out / norms
+
+
+def service(factor_dim: int = 0, **weights: float) -> Recommender:
+    embedder = WordEmbedder()
+    rec = Recommender(
+        embedder,
+        ExactIndex(embedder.dim + factor_dim),
+        RankingWeights(**{"prior_weight": 0.0, **weights}),
+        UpdateRule({"click": 1.0, "dislike": -1.0}),
+        Popularity(3600.0, rerank_every_s=0),
+        factor_dim,
+    )
+    items = {
+        "rocket": ("space", ["Sci-Fi"]),
+        "stars": ("space space love", ["Sci-Fi", "Romance"]),
+        "kiss": ("love", ["Romance"]),
+        "ranch": ("horse", ["Western"]),
+        "haunt": ("ghost", ["Horror"]),
+    }
+    texts = [text for text, _ in items.values()]
+    for (item_id, (_, cats)), vector in zip(items.items(), embedder.encode(texts), strict=True):
+        rec.apply_items([(ItemMeta(item_id, item_id.title(), tuple(cats)), vector, None)])
+    return rec
+
+
+def ids(answer) -> list[str]:
+    return [s.item_id for s in answer.items]
+
+
+def test_a_text_query_ranks_by_meaning_and_reports_its_stages() -> None:
+    [answer] = service().recommend([Request("r1", "u", text="space", k=2)])
+    assert answer.strategy == "query" and ids(answer) == ["rocket", "stars"]
+    assert answer.items[0].title == "Rocket" and answer.index_size == 5
+    assert set(answer.timings) == {"queue_ms", "embed_ms", "search_ms", "rank_ms"}
+
+
+def test_filters_and_exclusions() -> None:
+    rec = service()
+    [answer] = rec.recommend([Request("r", "u", "space", k=5, categories=frozenset({"romance"}))])
+    assert ids(answer) == ["stars", "kiss"]
+    [answer] = rec.recommend([Request("r", "u", "space", k=5, exclude=frozenset({"rocket"}))])
+    assert "rocket" not in ids(answer)
+
+
+def test_a_users_clicks_personalise_an_empty_query_and_are_not_shown_again() -> None:
+    rec = service()
+    user = rec.apply_feedback(UserState("u"), "ranch", "click", 1.0)
+    [answer] = rec.recommend([Request("r", "u", "", k=5, user=user)])
+    assert answer.strategy == "personal" and "ranch" not in ids(answer)
+    assert answer.user_events == 1 and answer.user_feedback_ts == 1.0
+
+
+def test_a_new_user_with_no_text_gets_popular_items() -> None:
+    rec = service()
+    rec.observe_popularity(
+        [("haunt", "click", 1.0), ("haunt", "click", 2.0), ("kiss", "click", 2.0)]
+    )
+    [answer] = rec.recommend([Request("r", "u", "", k=3)])
+    assert answer.strategy == "popular" and ids(answer)[:2] == ["haunt", "kiss"]
+    assert len(answer.items) == 3  # filled from the catalog when popularity runs out
+
+
+def test_collaborative_factors_link_items_that_content_does_not() -> None:
+    rec = service(factor_dim=2, beta=1.0, gamma=0.1)
+    link = np.array([1.0, 0.0], dtype=np.float32)
+    meta = {i: rec.catalog.get(i) for i in ("ranch", "haunt")}
+    content = dict(zip(["ranch", "haunt"], rec.item_parts(["ranch", "haunt"])[1], strict=True))
+    for item_id in ("ranch", "haunt"):
+        rec.apply_items([(meta[item_id], content[item_id][:4], link)])
+    user = rec.apply_feedback(UserState("u"), "ranch", "click", 1.0)
+    [answer] = rec.recommend([Request("r", "u", "", k=1, user=user)])
+    assert ids(answer) == ["haunt"]  # a horse and a ghost: linked only by who watched them
+
+
+def test_deleted_items_are_never_returned() -> None:
+    rec = service()
+    rec.apply_items([], deletes=["rocket"])
+    [answer] = rec.recommend([Request("r", "u", "space", k=5)])
+    assert "rocket" not in ids(answer) and answer.index_size == 4
+
+
+def test_index_dimension_must_match_encoder_and_factors() -> None:
+    with pytest.raises(ValueError, match="index dim"):
+        Recommender(
+            WordEmbedder(),
+            ExactIndex(4),
+            RankingWeights(),
+            UpdateRule({"click": 1.0}),
+            Popularity(1.0),
+            factor_dim=2,
+        )
