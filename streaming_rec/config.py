@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     mmr_lambda: float = Field(
         1.0, ge=0, le=1, description="MMR relevance share; 1 turns diversification off."
     )
+    query_deadline_ms: int = Field(
+        0,
+        ge=0,
+        le=600_000,
+        description="Queries older than this get an 'expired' reply (0: never; "
+        "a query's own deadline_ms wins).",
+    )
     candidates: int = Field(200, ge=1, le=5000, description="Candidates retrieved (M ≫ k).")
 
     # --- User state ----------------------------------------------------------------------

@@ -31,6 +31,7 @@ from streaming_rec.edge import metrics
 from streaming_rec.edge.convert import (
     answer_to_recommendation,
     dead_letter,
+    expired_recommendation,
     item_meta,
     item_to_vector_message,
     query_to_request,
@@ -213,8 +214,18 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
                 except DecodeError as exc:
                     await to_dead_letters(event, exc)
                     continue
-                state = state_from_bytes(users.get(query.user_id.encode()), query.user_id)
                 sent_at = query.sent_at if query.sent_at is not None else event.message.timestamp
+                deadline_ms = query.deadline_ms or settings.query_deadline_ms
+                if deadline_ms and (received_at - sent_at) * 1000.0 > deadline_ms:
+                    late = expired_recommendation(
+                        query, received_at - sent_at, model_version, worker
+                    )
+                    metrics.MESSAGES.labels(settings.topic("queries"), "expired").inc()
+                    await topics["recommendations"].send(
+                        key=query.user_id.encode(), value=codec.encode_recommendation(late)
+                    )
+                    continue
+                state = state_from_bytes(users.get(query.user_id.encode()), query.user_id)
                 requests.append(query_to_request(query, state, received_at, sent_at))
             if not requests:
                 continue

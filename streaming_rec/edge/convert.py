@@ -88,6 +88,28 @@ def answer_to_recommendation(
     )
 
 
+def expired_recommendation(
+    query: Query, waited_s: float, model_version: str, worker: str
+) -> Recommendation:
+    """The explicit answer to a query older than its deadline: no items, status expired."""
+    waited_ms = max(0.0, waited_s * 1000.0)
+    return Recommendation(
+        request_id=query.request_id,
+        user_id=query.user_id,
+        status="expired",
+        strategy="query" if query.text.strip() else "popular",
+        items=[],
+        model_version=model_version,
+        index_version=0,
+        index_size=0,
+        user_events=0,
+        timings=Timings(queue_ms=waited_ms, total_ms=waited_ms),
+        produced_at=time.time(),
+        worker=worker,
+        error=f"waited {waited_ms:.0f} ms, past its deadline",
+    )
+
+
 def state_from_bytes(raw: bytes | None, user_id: str) -> UserState:
     """The user's state from the table (a new, empty state when there is none)."""
     if raw is None:

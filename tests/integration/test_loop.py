@@ -6,6 +6,7 @@ import base64
 import time
 import uuid
 
+import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
@@ -196,3 +197,20 @@ def read_dead_letters(settings: Settings, keys: set[bytes], timeout: float) -> d
     finally:
         consumer.close()
     return found
+
+
+def test_a_query_past_its_deadline_gets_an_expired_reply_not_a_late_answer(
+    worker: WorkerProcess, client: RecClient
+) -> None:
+    request_id = f"late-{uuid.uuid4().hex}"
+    stale = {
+        "request_id": request_id,
+        "user_id": "u-late",
+        "text": "a western",
+        "sent_at": time.time() - 30,
+        "deadline_ms": 1000,
+    }
+    client.send_raw("queries", b"u-late", orjson.dumps(stale))
+    client.flush()
+    reply = client.wait(request_id, timeout=10)
+    assert reply.status == "expired" and not reply.items and reply.timings.queue_ms > 29_000
