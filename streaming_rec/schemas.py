@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 EVENTS = ("click", "add_to_cart", "purchase", "skip", "dislike")
 STATUSES = ("ok", "expired", "error")
@@ -104,13 +112,17 @@ if TYPE_CHECKING:  # any sequence type-checks; at run time lists become tuples
     Categories = Sequence[str]
     FilterCategories = Sequence[str]
     ExcludeIds = Sequence[str]
-    History = Sequence["HistoryEntry"]
+    HistoryItems = Sequence[str]
+    HistoryEvents = Sequence[Event]
+    HistoryTs = Sequence[float]
     RankedItems = Sequence["RecommendedItem"]
 else:
     Categories = Annotated[tuple[Category, ...], Field(strict=False, max_length=50)]
     FilterCategories = Annotated[tuple[Category, ...], Field(strict=False, max_length=20)]
     ExcludeIds = Annotated[tuple[Id, ...], Field(strict=False, max_length=1000)]
-    History = Annotated[tuple["HistoryEntry", ...], Field(strict=False, max_length=10_000)]
+    HistoryItems = Annotated[tuple[str, ...], Field(strict=False, max_length=10_000)]
+    HistoryEvents = Annotated[tuple[Event, ...], Field(strict=False, max_length=10_000)]
+    HistoryTs = Annotated[tuple[float, ...], Field(strict=False, max_length=10_000)]
     RankedItems = Annotated[tuple["RecommendedItem", ...], Field(strict=False, max_length=MAX_K)]
 
 
@@ -255,16 +267,22 @@ class DeadLetter(Message):
     at: Timestamp
 
 
-class HistoryEntry(Message):
-    item_id: Id
-    event: Event
-    ts: Timestamp
-
-
 class UserStateRecord(Message):
+    """Internal (written by the workers). The history is three parallel arrays, oldest
+    first — compact and quick to (de)code, since it is rewritten on every event."""
+
     v: Version = VERSION
     user_id: Id
-    history: History = ()
+    history_items: HistoryItems = ()
+    history_events: HistoryEvents = ()
+    history_ts: HistoryTs = ()
     events: Count = 0
     feedback_ts: Timestamp | None = None
     updated_at: Timestamp
+
+    @model_validator(mode="after")
+    def _parallel(self) -> UserStateRecord:
+        n = len(self.history_items)
+        if len(self.history_events) != n or len(self.history_ts) != n:
+            raise ValueError("history_items, history_events and history_ts differ in length")
+        return self

@@ -12,6 +12,7 @@ dislike) subtract. The items in the history are never recommended back to the us
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -61,6 +62,10 @@ class UpdateRule:
         newest = ts if state.feedback_ts is None else max(state.feedback_ts, ts)
         return UserState(state.user_id, history, state.events + 1, newest)
 
+    def window(self) -> int:
+        """Events that still count: older ones weigh < 1e-4 of the newest (14 half-lives)."""
+        return max(1, math.ceil(14 * self.half_life_events))
+
     def coefficients(self, history: Sequence[Event]) -> np.ndarray:
         """The weight of each history entry in the taste sum."""
         n = len(history)
@@ -77,13 +82,14 @@ class UpdateRule:
         """The decayed sum of the history's item vectors (not normalised), or None."""
         if not state.history:
             return None
-        coefficients = self.coefficients(state.history)
-        found, vectors = lookup([e.item_id for e in state.history])
+        history = state.history[-self.window() :]
+        coefficients = self.coefficients(history)
+        found, vectors = lookup([e.item_id for e in history])
         if not found:
             return None
         row = {item_id: i for i, item_id in enumerate(found)}
         total = np.zeros(vectors.shape[1], dtype=np.float64)
-        for coefficient, entry in zip(coefficients, state.history, strict=True):
+        for coefficient, entry in zip(coefficients, history, strict=True):
             i = row.get(entry.item_id)
             if i is not None and coefficient != 0.0:
                 total += coefficient * vectors[i]

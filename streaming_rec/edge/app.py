@@ -29,14 +29,13 @@ from streaming_rec.core.catalog import item_text
 from streaming_rec.core.service import Recommender
 from streaming_rec.edge import metrics
 from streaming_rec.edge.convert import (
+    StateCache,
     answer_to_recommendation,
     dead_letter,
     expired_recommendation,
     item_meta,
     item_to_vector_message,
     query_to_request,
-    state_from_bytes,
-    state_to_bytes,
 )
 from streaming_rec.edge.kafka_config import faust_broker_kwargs
 from streaming_rec.edge.replica import TopicReplica
@@ -90,6 +89,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
         key_type=bytes,
         value_type=bytes,
     )
+    states = StateCache()
     compute = ThreadPoolExecutor(1, thread_name_prefix="srec-compute")
     item_encoder = ThreadPoolExecutor(1, thread_name_prefix="srec-items")
     worker = settings.worker_name or f"{socket.gethostname()}:{os.getpid()}"
@@ -225,7 +225,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
                         key=query.user_id.encode(), value=codec.encode_recommendation(late)
                     )
                     continue
-                state = state_from_bytes(users.get(query.user_id.encode()), query.user_id)
+                state = states.load(users.get(query.user_id.encode()), query.user_id)
                 requests.append(query_to_request(query, state, received_at, sent_at))
             if not requests:
                 continue
@@ -252,9 +252,9 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
                 await to_dead_letters(event, exc)
                 continue
             key = fb.user_id.encode()
-            state = state_from_bytes(users.get(key), fb.user_id)
+            state = states.load(users.get(key), fb.user_id)
             ts = fb.ts if fb.ts is not None else event.message.timestamp
-            users[key] = state_to_bytes(service.apply_feedback(state, fb.item_id, fb.event, ts))
+            users[key] = states.store(service.apply_feedback(state, fb.item_id, fb.event, ts))
             metrics.MESSAGES.labels(settings.topic("feedback"), "ok").inc()
 
     # --- health and metrics -------------------------------------------------------------

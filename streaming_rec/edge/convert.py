@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections import OrderedDict
 
 import numpy as np
 
@@ -14,7 +15,6 @@ from streaming_rec.core.user_state import Event, UserState
 from streaming_rec.errors import DecodeError
 from streaming_rec.schemas import (
     DeadLetter,
-    HistoryEntry,
     Item,
     ItemVector,
     Query,
@@ -110,6 +110,31 @@ def expired_recommendation(
     )
 
 
+class StateCache:
+    """Decoded user states, keyed by the very bytes object the table holds: a hit needs the
+    table to return the same object we wrote (an identity check), so anything the table
+    got elsewhere — recovery from the changelog, a rebalance — is decoded afresh."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, tuple[bytes, UserState]] = OrderedDict()
+
+    def load(self, raw: bytes | None, user_id: str) -> UserState:
+        entry = self._entries.get(user_id)
+        if entry is not None and raw is not None and entry[0] is raw:
+            self._entries.move_to_end(user_id)
+            return entry[1]
+        return state_from_bytes(raw, user_id)
+
+    def store(self, state: UserState) -> bytes:
+        raw = state_to_bytes(state)
+        self._entries[state.user_id] = (raw, state)
+        self._entries.move_to_end(state.user_id)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return raw
+
+
 def state_from_bytes(raw: bytes | None, user_id: str) -> UserState:
     """The user's state from the table (a new, empty state when there is none)."""
     if raw is None:
@@ -117,7 +142,7 @@ def state_from_bytes(raw: bytes | None, user_id: str) -> UserState:
     record = codec.decode_user_state(raw)
     return UserState(
         user_id=record.user_id,
-        history=tuple(Event(e.item_id, e.event, e.ts) for e in record.history),
+        history=tuple(map(Event, record.history_items, record.history_events, record.history_ts)),
         events=record.events,
         feedback_ts=record.feedback_ts,
     )
@@ -127,10 +152,9 @@ def state_to_bytes(state: UserState) -> bytes:
     return codec.encode_user_state(
         UserStateRecord(
             user_id=state.user_id,
-            history=[
-                HistoryEntry(item_id=e.item_id, event=e.event, ts=e.ts)  # type: ignore[arg-type]
-                for e in state.history
-            ],
+            history_items=[e.item_id for e in state.history],
+            history_events=[e.event for e in state.history],  # type: ignore[misc]
+            history_ts=[e.ts for e in state.history],
             events=state.events,
             feedback_ts=state.feedback_ts,
             updated_at=time.time(),

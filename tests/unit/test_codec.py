@@ -18,7 +18,6 @@ from streaming_rec.schemas import (
     DeadLetter,
     Feedback,
     Filters,
-    HistoryEntry,
     Item,
     ItemVector,
     Query,
@@ -269,7 +268,9 @@ def _messages() -> list[BaseModel]:
         ),
         UserStateRecord(
             user_id="u",
-            history=[HistoryEntry(item_id="a", event="click", ts=1.0)],
+            history_items=["a", "b"],
+            history_events=["click", "dislike"],
+            history_ts=[1.0, 2.0],
             events=1,
             updated_at=3,
         ),
