@@ -272,8 +272,10 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
 
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        from prometheus_client import generate_latest
 
-        return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type; the text format is UTF-8 anyway
+        body = generate_latest(metrics.REGISTRY)
+        return web.bytes(body, content_type="text/plain; version=0.0.4")
 
     return app

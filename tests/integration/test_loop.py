@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import re
 import time
+import urllib.request
 import uuid
 
 import orjson
@@ -178,6 +180,15 @@ def test_malformed_messages_go_to_dead_letters_and_the_worker_goes_on(
         assert letter.reason and letter.field, letter
     health = worker.health()
     assert health is not None and health["ready"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as r:
+        exposition = r.read().decode()
+    for topic in BAD_INPUT:
+        name = settings.topic(topic)
+        label = f'outcome="dead_letter",topic="{name}"'
+        counted = re.search(
+            rf"streaming_rec_messages_total{{{re.escape(label)}}} (\S+)", exposition
+        )
+        assert counted and float(counted.group(1)) >= len(BAD_INPUT[topic]), exposition
 
 
 def read_dead_letters(settings: Settings, keys: set[bytes], timeout: float) -> dict:
