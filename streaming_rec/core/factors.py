@@ -11,6 +11,7 @@ them for items nobody has touched yet.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,47 @@ def predict_factors(content_map: np.ndarray, content: np.ndarray) -> np.ndarray:
     predicted = np.atleast_2d(content) @ content_map
     norms = np.linalg.norm(predicted, axis=1, keepdims=True)
     return np.asarray(predicted / np.maximum(norms, 1.0), dtype=np.float32)
+
+
+MIN_ITEMS_FOR_MAP = 10  # fewer learned items than this: no content → factors map yet
+
+
+@dataclass(frozen=True)
+class Model:
+    """One refresh: the learned factors (non-zero ones only) and the content → factors map."""
+
+    learned: dict[str, np.ndarray]
+    content_map: np.ndarray | None
+
+    def factors_for(self, item_id: str, content: np.ndarray) -> np.ndarray | None:
+        """Learned v_f, else predicted from v_c, else None (no map yet)."""
+        learned = self.learned.get(item_id)
+        if learned is not None:
+            return learned
+        if self.content_map is not None:
+            return np.asarray(predict_factors(self.content_map, content)[0])
+        return None
+
+
+def learn(
+    interactions: Interactions, content: Mapping[str, np.ndarray], dim: int, ridge: float = 1.0
+) -> Model:
+    """A refresh: SVD factors of the interactions, and the map fitted on the items that have
+    both a content vector and learned factors. What the trainer and the eval harness run."""
+    matrix, item_ids = interactions.matrix()
+    factors = item_factors(matrix, item_ids, dim)
+    learned = {
+        item_id: vector
+        for item_id, vector in zip(factors.item_ids, factors.vectors, strict=True)
+        if np.any(vector)
+    }
+    known = [item_id for item_id in learned if item_id in content]
+    if len(known) < MIN_ITEMS_FOR_MAP:
+        return Model(learned, None)
+    content_map = fit_content_map(
+        np.stack([content[i] for i in known]), np.stack([learned[i] for i in known]), ridge
+    )
+    return Model(learned, content_map)
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:

@@ -29,13 +29,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from streaming_rec import codec
 from streaming_rec.config import Settings
-from streaming_rec.core.factors import (
-    Factors,
-    Interactions,
-    fit_content_map,
-    item_factors,
-    predict_factors,
-)
+from streaming_rec.core.factors import Interactions, Model, learn
 from streaming_rec.edge.kafka_config import client_config
 from streaming_rec.edge.replica import TopicReplica
 from streaming_rec.errors import DecodeError
@@ -43,15 +37,12 @@ from streaming_rec.schemas import ItemVector
 
 log = logging.getLogger(__name__)
 
-MIN_ITEMS_FOR_MAP = 10  # fewer learned items than this: no content → factors map yet
-
 
 @dataclass
 class TrainerState:
     interactions: Interactions = field(default_factory=Interactions)
     items: dict[str, ItemVector] = field(default_factory=dict)
-    learned: dict[str, np.ndarray] = field(default_factory=dict)
-    content_map: np.ndarray | None = None
+    model: Model = field(default_factory=lambda: Model({}, None))
     refreshes: int = 0
     refreshed_at_events: int = 0
     refreshed_at: float = 0.0  # time.monotonic() of the last refresh
@@ -59,28 +50,7 @@ class TrainerState:
     published: int = 0
 
     def factors_for(self, vector: ItemVector) -> np.ndarray | None:
-        """What v_f this item should have now: learned, else predicted, else none yet."""
-        learned = self.learned.get(vector.item_id)
-        if learned is not None:
-            return learned
-        if self.content_map is not None:
-            return np.asarray(predict_factors(self.content_map, vector.vector)[0])
-        return None
-
-
-def refit(state: TrainerState, dim: int, ridge: float) -> tuple[Factors, np.ndarray | None]:
-    """Item factors from all interactions so far, and the content → factors map."""
-    matrix, item_ids = state.interactions.matrix()
-    factors = item_factors(matrix, item_ids, dim)
-    rows = [
-        i
-        for i, item_id in enumerate(factors.item_ids)
-        if item_id in state.items and np.any(factors.vectors[i])
-    ]
-    if len(rows) < MIN_ITEMS_FOR_MAP:
-        return factors, None
-    content = np.stack([state.items[factors.item_ids[i]].vector for i in rows])
-    return factors, fit_content_map(content, factors.vectors[rows], ridge)
+        return self.model.factors_for(vector.item_id, vector.vector)
 
 
 class Trainer:
@@ -159,7 +129,6 @@ class Trainer:
             if vector is None:
                 item_id = (record.key or b"").decode("utf-8", "replace")
                 state.items.pop(item_id, None)
-                state.learned.pop(item_id, None)
                 continue
             state.items[vector.item_id] = vector
             if vector.factors is None and self.settings.factor_dim:
@@ -185,15 +154,15 @@ class Trainer:
         events = state.interactions.events
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        factors, content_map = await loop.run_in_executor(
-            self._fitter, refit, state, self.settings.factor_dim, self.settings.trainer_ridge
+        content = {item_id: vector.vector for item_id, vector in state.items.items()}
+        state.model = await loop.run_in_executor(
+            self._fitter,
+            learn,
+            state.interactions,
+            content,
+            self.settings.factor_dim,
+            self.settings.trainer_ridge,
         )
-        state.learned = {
-            item_id: vector
-            for item_id, vector in zip(factors.item_ids, factors.vectors, strict=True)
-            if np.any(vector)
-        }
-        state.content_map = content_map
         for vector in list(state.items.values()):
             new = state.factors_for(vector)
             old = vector.factors
@@ -211,7 +180,7 @@ class Trainer:
             "refresh %d: %d events, %d items learned, %d items published in %.1f s",
             state.refreshes,
             events,
-            len(state.learned),
+            len(state.model.learned),
             len(state.items),
             state.last_refresh_s,
         )
@@ -227,7 +196,7 @@ class Trainer:
                     "ready": self.ready(),
                     "events": s.interactions.events,
                     "items": len(s.items),
-                    "learned": len(s.learned),
+                    "learned": len(s.model.learned),
                     "refreshes": s.refreshes,
                     "refreshed_at_events": s.refreshed_at_events,
                     "last_refresh_s": s.last_refresh_s,

@@ -63,3 +63,20 @@ def test_an_uninformed_map_predicts_short_vectors() -> None:
         np.max(np.linalg.norm(predict_factors(learned, rng.standard_normal((20, 16))), axis=1))
         < 0.5
     )
+
+
+def test_learn_gives_learned_factors_and_predicts_the_rest() -> None:
+    from streaming_rec.core.factors import learn
+
+    rng = np.random.default_rng(3)
+    log = Interactions()
+    for u in range(80):
+        for item in rng.choice(30, size=5, replace=False):
+            log.add(f"u{u}", f"i{item}")
+    content = {f"i{i}": rng.standard_normal(8).astype(np.float32) for i in range(31)}
+    model = learn(log, content, dim=4)
+    assert len(model.learned) == 30 and model.content_map is not None
+    assert np.array_equal(model.factors_for("i0", content["i0"]), model.learned["i0"])
+    cold = model.factors_for("i30", content["i30"])  # nobody touched it: predicted
+    assert cold is not None and cold.shape == (4,) and float(np.linalg.norm(cold)) <= 1.0 + 1e-6
+    assert learn(Interactions(), content, dim=4).factors_for("i0", content["i0"]) is None
