@@ -8,9 +8,12 @@
 #   KAFKA_CONTROLLER_PORT  KAFKA_PORT+1     KRaft controller listener on 127.0.0.1
 #   KAFKA_DATA_DIR         <repo>/var/kafka-$KAFKA_PORT   (config, data, log, pid)
 #   KAFKA_HEAP             -Xmx512m
-#   KAFKA_JVM_OPTS         G1 settings below (extra JVM flags)
+#   KAFKA_JVM_OPTS         G1GC flags       other JVM flags (replaces the defaults)
 #   KAFKA_START_TIMEOUT    90               seconds to wait for the broker to serve metadata
 #   KAFKA_STOP_TIMEOUT     20               seconds between SIGTERM and SIGKILL
+#   KAFKA_LIB_DIR          deploy/kafka/lib  jar directory (filled by mvn when it has no kafka jar)
+#   KAFKA_VERSION          (pom default)    Kafka version mvn resolves into an empty KAFKA_LIB_DIR,
+#                                           e.g. KAFKA_VERSION=3.9.1 KAFKA_LIB_DIR=/tmp/k391/lib
 #   JAVA_HOME              (java from PATH when unset)
 #
 # The jars come from Maven Central via deploy/kafka/pom.xml into deploy/kafka/lib
@@ -21,7 +24,7 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
 REPO_ROOT="$(cd -- "$SCRIPT_DIR/../.." && pwd -P)"
-LIB_DIR="$SCRIPT_DIR/lib"
+LIB_DIR="${KAFKA_LIB_DIR:-$SCRIPT_DIR/lib}"
 HOST=127.0.0.1
 
 KAFKA_PORT="${KAFKA_PORT:-9092}"
@@ -29,6 +32,7 @@ KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
 [[ "$KAFKA_CONTROLLER_PORT" =~ ^[0-9]+$ ]] || { echo "kafka.sh: KAFKA_CONTROLLER_PORT must be a number" >&2; exit 2; }
 KAFKA_DATA_DIR="${KAFKA_DATA_DIR:-$REPO_ROOT/var/kafka-$KAFKA_PORT}"
+case "$KAFKA_DATA_DIR" in /*) ;; *) KAFKA_DATA_DIR="$PWD/$KAFKA_DATA_DIR" ;; esac
 KAFKA_HEAP="${KAFKA_HEAP:--Xmx512m}"
 KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
@@ -99,9 +103,16 @@ ensure_jars() {
     if [[ -d "$LIB_DIR" ]] && compgen -G "$LIB_DIR/kafka_2.13-*.jar" >/dev/null; then return 0; fi
     command -v mvn >/dev/null 2>&1 || die "$LIB_DIR has no Kafka jars and mvn is not installed"
     log "resolving Kafka jars into $LIB_DIR (mvn, first run only)..."
-    mvn -q -B -Dstyle.color=never -f "$SCRIPT_DIR/pom.xml" dependency:copy-dependencies \
-        -DoutputDirectory="$LIB_DIR" -DincludeScope=runtime >&2 \
-        || die "mvn dependency:copy-dependencies failed"
+    local version_opt=()
+    [[ -n "${KAFKA_VERSION:-}" ]] && version_opt=("-Dkafka.version=$KAFKA_VERSION")
+    local mvn_log; mvn_log="$(mktemp "${TMPDIR:-/tmp}/kafka-mvn.XXXXXX")"
+    if ! mvn -q -B -Dstyle.color=never -f "$SCRIPT_DIR/pom.xml" "${version_opt[@]}" \
+            dependency:copy-dependencies -DoutputDirectory="$LIB_DIR" -DincludeScope=runtime \
+            >"$mvn_log" 2>&1; then
+        cat "$mvn_log" >&2; rm -f "$mvn_log"
+        die "mvn dependency:copy-dependencies failed"
+    fi
+    rm -f "$mvn_log"
     compgen -G "$LIB_DIR/kafka_2.13-*.jar" >/dev/null || die "mvn ran but $LIB_DIR has no kafka_2.13 jar"
 }
 
@@ -247,7 +258,7 @@ cmd_logs() {
 }
 
 usage() {
-    sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
     exit 2
 }
 

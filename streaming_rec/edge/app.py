@@ -27,7 +27,7 @@ from streaming_rec import codec
 from streaming_rec.config import Settings
 from streaming_rec.core.catalog import item_text
 from streaming_rec.core.service import Recommender
-from streaming_rec.edge import metrics
+from streaming_rec.edge import faust_fixes, metrics
 from streaming_rec.edge.convert import (
     StateCache,
     answer_to_recommendation,
@@ -61,6 +61,7 @@ def take_events(
 
 def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -> faust.App:
     """The worker's Faust app around ``service`` (built by streaming_rec.bootstrap)."""
+    faust_fixes.apply()
     app = faust.App(
         settings.app_id,
         **faust_broker_kwargs(settings),
