@@ -60,20 +60,40 @@ def publish_feedback(
     return time.monotonic() - started
 
 
-def feedback_progress(settings: Settings) -> tuple[int, int]:
-    """(records the worker's consumer group committed on `feedback`, records in it)."""
-    topic = settings.topic("feedback")
-    admin = KafkaAdminClient(**client_config(settings), client_id=f"{settings.app_id}-eval")
+def topic_size(settings: Settings, logical: str) -> int:
+    """Records ever written to a topic (the sum of its end offsets)."""
+    topic = settings.topic(logical)
     consumer = KafkaConsumer(**client_config(settings))
     try:
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        ends = consumer.end_offsets(parts)
-        committed = admin.list_group_offsets({settings.app_id: parts}).get(settings.app_id, {})
-        done = sum(max(0, committed[tp].offset) for tp in parts if tp in committed)
-        return done, sum(ends.values())
+        return int(sum(consumer.end_offsets(parts).values()))
     finally:
         consumer.close()
-        admin.close()
+
+
+class FeedbackProgress:
+    """How far the worker's consumer group is on `feedback`: (committed, written) records.
+
+    One admin client and one consumer, reused for every poll."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.group = settings.app_id
+        topic = settings.topic("feedback")
+        self.admin = KafkaAdminClient(**client_config(settings), client_id=f"{self.group}-eval")
+        self.consumer = KafkaConsumer(**client_config(settings))
+        self.parts = [
+            TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic))
+        ]
+
+    def poll(self) -> tuple[int, int]:
+        ends = self.consumer.end_offsets(self.parts)
+        committed = self.admin.list_group_offsets({self.group: self.parts}).get(self.group, {})
+        done = sum(max(0, committed[tp].offset) for tp in self.parts if tp in committed)
+        return done, int(sum(ends.values()))
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.admin.close()
 
 
 def wait_applied(
@@ -81,15 +101,16 @@ def wait_applied(
     worker: WorkerProcess,
     timeout: float,
     progress: bool = True,
-    start: int = 0,
 ) -> float:
     """Block until the consumer group has committed every `feedback` record.
 
-    Returns the apply rate (records/s) seen over the wait, counting from ``start``
-    committed records. Raises when the worker dies or the time runs out.
+    Returns the apply rate (records/s) over the wait. Raises when the worker dies or the
+    time runs out.
     """
     started = time.monotonic()
-    done, total = feedback_progress(settings)
+    tracker = FeedbackProgress(settings)
+    done, total = tracker.poll()
+    first = done
     bar = tqdm(total=total, initial=done, desc="worker applies", unit="ev", disable=not progress)
     try:
         while done < total:
@@ -98,13 +119,13 @@ def wait_applied(
             if time.monotonic() - started > timeout:
                 raise RuntimeError(f"feedback not applied in {timeout:.0f} s ({done}/{total})")
             time.sleep(1.0)
-            now_done, total = feedback_progress(settings)
+            now_done, total = tracker.poll()
             bar.update(now_done - done)
             done = now_done
     finally:
         bar.close()
-    elapsed = max(time.monotonic() - started, 1e-9)
-    return (done - start) / elapsed
+        tracker.close()
+    return (done - first) / max(time.monotonic() - started, 1e-9)
 
 
 @dataclass(frozen=True)

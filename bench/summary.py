@@ -1,0 +1,178 @@
+"""docs/bench/summary.md: the tracked ratios from the latest docs/bench/<part>.json files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from common import out_dir, read_json
+
+
+def _f(x: float | None, unit: str = "", nd: int = 1) -> str:
+    return "—" if x is None else f"{x:.{nd}f}{unit}"
+
+
+def _met(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("yes" if ok else "**no**")
+
+
+def rows(docs: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    floor, idle, load = docs.get("floor"), docs.get("idle"), docs.get("load")
+    fresh, scale = docs.get("freshness"), docs.get("index_scale")
+    out = []
+
+    # 1. e2e max throughput ÷ in-process batched ceiling
+    if floor and load:
+        f, lo = floor["results"], load["results"]
+        ratio = lo["max_achieved_qps"] / f["ceiling_qps"]
+        top = max(lo["steps"], key=lambda s: s["achieved_qps"])
+        why = (
+            f"{lo['max_achieved_qps']:g} q/s end to end vs {f['ceiling_qps']:g} q/s in process "
+            f"(batch {f['ceiling_batch']}); at the top step the mean batch was "
+            f"{top['mean_batch']} and embed_ms p50 {top['stage_median_ms']['embed_ms']} ms: the "
+            "one worker shares 2 cores with its Faust loop, the broker and the load client"
+        )
+        out.append(
+            (
+                "e2e throughput ÷ in-process ceiling",
+                f"{ratio:.2f}",
+                "≥ 0.8",
+                _met(ratio >= 0.8),
+                why,
+            )
+        )
+    # 2. idle e2e p50 − in-process p50 (same texts, same run)
+    if idle:
+        r = idle["results"]
+        parts = r["where_the_time_goes_median_ms"]
+        big = max(parts, key=lambda k: parts[k] or 0)
+        why = (
+            f"e2e p50 {r['e2e_ms']['p50']:.1f} ms vs in process {r['in_process_ms']['p50']:.1f} ms;"
+            f" largest share: {big} {parts[big]:.1f} ms (medians: "
+            + ", ".join(f"{k.split(' ')[0]} {v:.1f}" for k, v in parts.items())
+            + ")"
+        )
+        out.append(
+            (
+                "idle e2e p50 − in-process p50",
+                _f(r["e2e_minus_in_process_p50_ms"], " ms"),
+                "tracked (no aim set)",
+                "n/a",
+                why,
+            )
+        )
+    # 3. p99 at half max load ÷ floor p50
+    if floor and load:
+        half = load["results"]["half_load"]
+        fp50 = floor["results"]["one_at_a_time"]["latency_ms"]["p50"]
+        p99 = half["latency_ms"]["p99"]
+        ratio = p99 / fp50 if p99 is not None else None
+        why = (
+            f"p99 {p99:.1f} ms at {half['offered_qps']:g} q/s (achieved {half['achieved_qps']:g})"
+            f" vs floor p50 {fp50:.1f} ms; stage medians there: queue "
+            f"{half['stage_median_ms']['queue_ms']} ms, embed {half['stage_median_ms']['embed_ms']}"
+            f" ms, mean batch {half['mean_batch']}"
+        )
+        out.append(
+            (
+                "p99 at half max load ÷ floor p50",
+                _f(ratio, "", 2),
+                "≤ 3",
+                _met(ratio is not None and ratio <= 3),
+                why,
+            )
+        )
+    if fresh:
+        c = fresh["results"]["click_to_effect"]
+        p99 = c["click_to_reflected_answer_ms"]["p99"]
+        share = c["reflected_on_first_answer_share"]
+        why = (
+            f"{100 * share:.0f}% of first answers reflect the click (p50 "
+            f"{c['click_to_reflected_answer_ms']['p50']} ms); the figure includes one whole ask "
+            "round trip (idle e2e p50"
+            + (f" {idle['results']['e2e_ms']['p50']:.0f} ms)" if idle else ")")
+            + (
+                "; feedback and queries are separate topics read by separate agents, so a "
+                "query can overtake its click"
+                if share < 1
+                else ""
+            )
+        )
+        out.append(
+            (
+                "click → effect p99",
+                _f(p99, " ms"),
+                "≤ 50 ms",
+                _met(p99 is not None and p99 <= 50),
+                why,
+            )
+        )
+        i = fresh["results"]["item_to_searchable"]
+        p99 = i["publish_to_top_answer_ms"]["p99"]
+        why = (
+            f"p50 {i['publish_to_top_answer_ms']['p50']} ms; path: items → embed agent "
+            "(take_events within 50 ms) → item-vectors → index replica → compute thread"
+        )
+        out.append(
+            (
+                "item → searchable p99",
+                _f(p99, " ms"),
+                "≤ 1000 ms",
+                _met(p99 is not None and p99 <= 1000),
+                why,
+            )
+        )
+    if scale:
+        sc = scale["results"]["scales"]
+        big = max(sc, key=lambda s: s["items"])
+        best = big["cheapest_ef_at_recall_0_95"]
+        label = "1M" if big["items"] >= 1_000_000 else f"{big['items'] // 1000}k (1M not run)"
+        value = (
+            f"{best['search_ms']['p50']:.3f} ms (ef {best['ef']}, recall "
+            f"{best['recall_at_10']:.3f})"
+            if best
+            else "recall < 0.95 at every ef"
+        )
+        ok = None
+        if big["items"] >= 1_000_000:
+            ok = best is not None and best["search_ms"]["p50"] <= 1.0
+        why = (
+            f"{big['items']:,} items: build {big['build_s']:.0f} s, RSS +"
+            f"{big['rss_growth_mib']:.0f} MiB, snapshot {big['snapshot_mib']:.0f} MiB; as the "
+            f"service calls it (k=200, Python filter) p50 "
+            f"{big['service_shaped_search_ms']['p50']:.2f} ms"
+        )
+        out.append(
+            (f"{label} search p50 at recall@10 ≥ 0.95", value, "≤ 1 ms at 1M", _met(ok), why)
+        )
+    return out
+
+
+def write_summary() -> Path:
+    docs = {p: read_json(p) for p in ("floor", "idle", "load", "freshness", "index_scale")}
+    docs = {k: v for k, v in docs.items() if v}
+    lines = [
+        "# Benchmark summary",
+        "",
+        "Tracked ratios, from the latest `docs/bench/<part>.json` (each holds the machine, the "
+        "settings and the command). Timings on a shared 2-core machine are noisy: medians, "
+        "and ratios measured in the same run where possible.",
+        "",
+        "| figure | value | aim | met | what limits it |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows(docs)]
+    load = docs.get("load")
+    if load:
+        r = load["results"]
+        lines += [
+            "",
+            f"Highest offered rate with p99 ≤ {r['p99_bound_ms']:g} ms (all answered): "
+            f"**{r['max_offered_qps_under_bound']} q/s**; the load curve is `load.png`.",
+        ]
+    lines += ["", "Sources (part: run id, date):", ""]
+    lines += [f"- {k}: {v['run_id']}, {v['machine']['date']}" for k, v in docs.items()]
+    path = out_dir() / "summary.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
