@@ -38,7 +38,7 @@ from streaming_rec.edge.convert import (
     query_to_request,
 )
 from streaming_rec.edge.kafka_config import faust_broker_kwargs
-from streaming_rec.edge.replica import TopicReplica
+from streaming_rec.edge.replica import TopicReplica, item_vector_updates
 from streaming_rec.errors import DecodeError
 from streaming_rec.topics import TopicCatalog
 
@@ -118,20 +118,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
 
     # --- the index replica and popular-now, on every worker ------------------------------
     async def apply_item_vectors(records: Sequence[ConsumerRecord]) -> None:
-        latest: dict[str, Any] = {}
-        for record in records:
-            try:
-                vector = codec.decode_item_vector(record.key, record.value)
-            except DecodeError as exc:
-                log.error(
-                    "unreadable item vector at %s@%d: %s", record.partition, record.offset, exc
-                )
-                continue
-            if vector is None:
-                if record.key:
-                    latest[record.key.decode("utf-8", "replace")] = None
-            else:
-                latest[vector.item_id] = vector
+        latest = dict(item_vector_updates(records))  # the last update of each item wins
         upserts = [(item_meta(v), v.vector, v.factors) for v in latest.values() if v is not None]
         deletes = [item_id for item_id, v in latest.items() if v is None]
         await on_compute(service.apply_items, upserts, deletes)

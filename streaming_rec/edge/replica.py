@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from streaming_rec import codec
 from streaming_rec.config import Settings
 from streaming_rec.edge.kafka_config import client_config
+from streaming_rec.errors import DecodeError
+from streaming_rec.schemas import ItemVector
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +80,20 @@ class TopicReplica:
             if await consumer.position(tp) < end:
                 return False
         return True
+
+
+def item_vector_updates(
+    records: Sequence[ConsumerRecord],
+) -> Iterator[tuple[str, ItemVector | None]]:
+    """(item_id, its vector — or None for a tombstone) for each readable `item-vectors`
+    record, in order; an unreadable one is logged and skipped (we wrote it ourselves)."""
+    for record in records:
+        try:
+            vector = codec.decode_item_vector(record.key, record.value)
+        except DecodeError as exc:
+            log.error("unreadable item vector at %s@%d: %s", record.partition, record.offset, exc)
+            continue
+        if vector is not None:
+            yield vector.item_id, vector
+        elif record.key:
+            yield record.key.decode("utf-8", "replace"), None

@@ -31,7 +31,7 @@ from streaming_rec import codec
 from streaming_rec.config import Settings
 from streaming_rec.core.factors import Interactions, Model, learn
 from streaming_rec.edge.kafka_config import client_config
-from streaming_rec.edge.replica import TopicReplica
+from streaming_rec.edge.replica import TopicReplica, item_vector_updates
 from streaming_rec.errors import DecodeError
 from streaming_rec.schemas import ItemVector
 
@@ -118,16 +118,8 @@ class Trainer:
 
     async def _on_item_vectors(self, records: Sequence[ConsumerRecord]) -> None:
         state = self.state
-        for record in records:
-            try:
-                vector = codec.decode_item_vector(record.key, record.value)
-            except DecodeError as exc:
-                log.error(
-                    "unreadable item vector at %d@%d: %s", record.partition, record.offset, exc
-                )
-                continue
+        for item_id, vector in item_vector_updates(records):
             if vector is None:
-                item_id = (record.key or b"").decode("utf-8", "replace")
                 state.items.pop(item_id, None)
                 continue
             state.items[vector.item_id] = vector
