@@ -316,6 +316,11 @@ class Context:
     def worker_log_tail(self, lines: int = 30) -> str:
         return self.worker.log_tail(lines) if self.worker is not None else ""
 
+    def stop_stack(self) -> None:
+        """Stop the worker, the client and the broker (before the parts that need no Kafka)."""
+        self._stack.close()
+        self._client = None
+
     def close(self) -> None:
         self._stack.close()
         import shutil

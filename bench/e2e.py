@@ -8,6 +8,7 @@ load: open-loop Poisson arrivals at rising rates; a sender thread that never wai
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -28,8 +29,6 @@ RATES = (10, 25, 50, 100, 150, 200, 300, 400, 600, 800)
 # --- helpers ------------------------------------------------------------------------------
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all threads), seconds."""
-    import os
-
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -40,6 +39,12 @@ def mean_batch(replies: list[Any]) -> float | None:
     /metrics histogram would say it directly, but that page answers 500; see the report.)"""
     texts = [r.timings.embed_ms for r in replies if r.timings.embed_ms > 0]
     return round(len(texts) / len(set(texts)), 2) if texts else None
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 # --- idle ---------------------------------------------------------------------------------
@@ -138,7 +143,7 @@ class Listener:
         self.thread.join(timeout=5)
 
 
-def step(listener: Listener, rate: float, seconds: float, tag: str) -> dict[str, Any]:
+def step(listener: Listener, pid: int, rate: float, seconds: float, tag: str) -> dict[str, Any]:
     """Offer ``rate`` q/s (Poisson, seeded) for ``seconds``; wait for the answers."""
     client = listener.client
     rng = np.random.default_rng(SEED + int(rate * 10))
@@ -148,6 +153,7 @@ def step(listener: Listener, rate: float, seconds: float, tag: str) -> dict[str,
     schedule = np.sort(rng.uniform(0.0, seconds, n))
     texts = queries(n, seed=SEED + int(rate))
     sent: list[tuple[str, float, float]] = []
+    cpu0 = (cpu_seconds(pid), time.process_time(), machine_busy_seconds(), time.monotonic())
     start = time.perf_counter() + 0.2
 
     def sender() -> None:
@@ -176,6 +182,9 @@ def step(listener: Listener, rate: float, seconds: float, tag: str) -> dict[str,
         elif time.monotonic() - last_change > 5.0:
             break
         time.sleep(0.2)
+    cpu1 = (cpu_seconds(pid), time.process_time(), machine_busy_seconds(), time.monotonic())
+    wall = cpu1[3] - cpu0[3]
+    worker_s, client_s, busy_s = (cpu1[i] - cpu0[i] for i in range(3))
     got = [
         (listener.arrived.pop(rid), target, actual)
         for rid, target, actual in sent
@@ -194,6 +203,13 @@ def step(listener: Listener, rate: float, seconds: float, tag: str) -> dict[str,
         "latency_ms": pct(latencies, 50, 95, 99),
         "sender_lag_ms": pct(lags, 50, 99),
         "stage_median_ms": stage_medians([reply.timings for (_, reply), _, _ in got]),
+        "cpu_cores_busy": {
+            "worker": round(worker_s / wall, 2),
+            "bench_client": round(client_s / wall, 2),
+            "others (broker, other users)": round((busy_s - worker_s - client_s) / wall, 2),
+            "machine": round(busy_s / wall, 2),
+        },
+        "worker_cpu_ms_per_answer": round(1000 * worker_s / max(len(got), 1), 2),
         "status_counts": dict(Counter(reply.status for (_, reply), _, _ in got)),
         "mean_batch": mean_batch([reply for (_, reply), _, _ in got]),
     }
@@ -214,12 +230,13 @@ def run_load(ctx: Context, rates: tuple[float, ...] | None = None) -> dict[str, 
         idle_p50 = median(samples[2:])
     assert idle_p50 is not None
     listener = Listener(settings)
+    pid = ctx.worker.process.pid
     steps: list[dict[str, Any]] = []
     stop_reason = "ran every rate"
     try:
         for rate in rates:
             log(f"load: offering {rate} q/s for {seconds:g} s")
-            row = step(listener, rate, seconds, f"L{rate}-{uuid.uuid4().hex[:6]}")
+            row = step(listener, pid, rate, seconds, f"L{rate}-{uuid.uuid4().hex[:6]}")
             steps.append(row)
             log(
                 f"load {rate} q/s: achieved {row['achieved_qps']}, p50 {row['latency_ms']['p50']}"
@@ -236,7 +253,7 @@ def run_load(ctx: Context, rates: tuple[float, ...] | None = None) -> dict[str, 
         max_qps = max(r["achieved_qps"] for r in steps)
         half = round(max_qps / 2, 1)
         log(f"load: one step at half the max load, {half} q/s")
-        half_row = step(listener, half, seconds, f"H-{uuid.uuid4().hex[:6]}")
+        half_row = step(listener, pid, half, seconds, f"H-{uuid.uuid4().hex[:6]}")
     finally:
         listener.close()
     ok = [

@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             elif part == "index_scale":
                 import index_scale
 
+                ctx.stop_stack()  # the index parts run on a machine without our worker
                 scales = [index_scale.parse_scale(s) for s in args.scale.split(",") if s]
                 ctx.results[part] = index_scale.run(ctx, scales)
     except BaseException:
