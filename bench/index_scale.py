@@ -10,6 +10,7 @@ search as the service calls it (k = candidates, a Python allow filter).
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -18,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import SEED, Context, log, pct, rss_mb, write_json
+from common import RUN_ID, SEED, Context, log, pct, read_json, rss_mb, write_json
 
 DIM, CLUSTERS = 384, 1000
 NOISE = 0.9  # norm of a point's offset from its cluster centre (before normalising)
-M, EF_CONSTRUCTION, THREADS, BATCH = 16, 200, 2, 10_000
+M, THREADS, BATCH = 16, 2, 10_000
+EF_CONSTRUCTION = 200  # the product default (SREC_HNSW_EF_CONSTRUCTION); --ef-construction
 EFS = (32, 64, 128, 256)
 N_QUERIES = 300
 
@@ -79,7 +81,7 @@ def dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
 
 
-def one_scale(n: int, clusters: Clusters) -> dict[str, Any]:
+def one_scale(n: int, clusters: Clusters, ef_construction: int) -> dict[str, Any]:
     from tqdm import tqdm
 
     from streaming_rec.core.index import HnswIndex
@@ -96,7 +98,7 @@ def one_scale(n: int, clusters: Clusters) -> dict[str, Any]:
 
     release_freed_heap()  # so that the growth below is the index, not reused free memory
     rss0 = rss_mb()
-    index = HnswIndex(DIM, max_elements=n, m=M, ef_construction=EF_CONSTRUCTION, threads=THREADS)
+    index = HnswIndex(DIM, max_elements=n, m=M, ef_construction=ef_construction, threads=THREADS)
     started = time.perf_counter()
     for lo in tqdm(range(0, n, BATCH), desc=f"build {n:,}", unit="batch", file=sys.stderr):
         hi = min(n, lo + BATCH)
@@ -156,6 +158,10 @@ def one_scale(n: int, clusters: Clusters) -> dict[str, Any]:
     del index
     return {
         "items": n,
+        "run_id": RUN_ID,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_avg_after": [round(x, 2) for x in os.getloadavg()],
+        "ef_construction": ef_construction,
         "build_s": round(build_s, 2),
         "build_items_per_s": round(n / build_s, 1),
         "rss_growth_mib": round(rss_growth, 1),
@@ -172,17 +178,26 @@ def one_scale(n: int, clusters: Clusters) -> dict[str, Any]:
     }
 
 
-def run(ctx: Context | None, scales: list[int]) -> dict[str, Any]:
+def run(
+    ctx: Context | None, scales: list[int], ef_construction: int = EF_CONSTRUCTION
+) -> dict[str, Any]:
     clusters = Clusters()
-    rows = [one_scale(n, clusters) for n in scales]
-    results = {"scales": rows}
+    rows = [one_scale(n, clusters, ef_construction) for n in scales]
+    # keep the rows of scales this run did not measure (each row names its own run)
+    previous = read_json("index_scale")
+    old_rows = (previous or {}).get("results", {}).get("scales", [])
+    kept = [r for r in old_rows if r["items"] not in scales]
+    for r in kept:
+        r.setdefault("run_id", previous["run_id"] if previous else "")
+        r.setdefault("ef_construction", EF_CONSTRUCTION)
+    results = {"scales": sorted(kept + rows, key=lambda r: r["items"])}
     settings = {
         "dim": DIM,
         "clusters": CLUSTERS,
         "cluster_noise_norm": NOISE,
         "cluster_shape": "isotropic Gaussian around random unit centres, then normalised",
         "m": M,
-        "ef_construction": EF_CONSTRUCTION,
+        "ef_construction": "per row (product default 200)",
         "build_threads": THREADS,
         "upsert_batch": BATCH,
         "search_threads": 1,

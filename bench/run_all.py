@@ -30,6 +30,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default=",".join(PARTS), help="comma-separated parts")
     parser.add_argument("--scale", default="100k,1m", help="index sizes, e.g. 100k,1m")
+    parser.add_argument(
+        "--ef-construction",
+        type=int,
+        default=200,
+        help="HNSW build beam for the index-scale part (product default 200)",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer queries, shorter steps")
     parser.add_argument(
         "--torch-threads",
@@ -55,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.out:
         set_out_dir(Path(args.out))
-    recorded = ("only", "scale", "quick", "rates", "torch_threads")
+    recorded = ("only", "scale", "quick", "rates", "torch_threads", "ef_construction")
     OPTIONS.update({k: v for k, v in vars(args).items() if k in recorded})
     ctx = Context(quick=args.quick, torch_threads=args.torch_threads)
     started = time.monotonic()
@@ -84,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 ctx.stop_stack()  # the index parts run on a machine without our worker
                 scales = [index_scale.parse_scale(s) for s in args.scale.split(",") if s]
-                ctx.results[part] = index_scale.run(ctx, scales)
+                ctx.results[part] = index_scale.run(ctx, scales, args.ef_construction)
     except BaseException:
         if ctx.worker is not None:
             log("worker log tail:\n" + ctx.worker_log_tail())

@@ -158,7 +158,8 @@ def rows(docs: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         if big["items"] >= 1_000_000:
             ok = best is not None and best["search_ms"]["p50"] <= 1.0
         why = (
-            f"{big['items']:,} items: build {big['build_s']:.0f} s, RSS +"
+            f"{big['items']:,} items (M 16, ef_construction "
+            f"{big.get('ef_construction', 200)}, 2 threads): build {big['build_s']:.0f} s, RSS +"
             f"{big['rss_growth_mib']:.0f} MiB, snapshot {big['snapshot_mib']:.0f} MiB; as the "
             f"service calls it (k=200, Python filter) p50 "
             f"{big['service_shaped_search_ms']['p50']:.2f} ms"
