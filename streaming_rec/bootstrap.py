@@ -26,6 +26,26 @@ def build_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(settings.model, settings.device, settings.max_batch)
 
 
+def ranking_weights(settings: Settings) -> RankingWeights:
+    return RankingWeights(
+        alpha=settings.alpha,
+        gamma=settings.gamma,
+        beta=settings.beta,
+        prior_weight=settings.prior_weight,
+        mmr_lambda=settings.mmr_lambda,
+        candidates=settings.candidates,
+    )
+
+
+def update_rule(settings: Settings) -> UpdateRule:
+    return UpdateRule(
+        weights=settings.event_weights,
+        half_life_events=settings.half_life_events,
+        half_life_seconds=settings.half_life_seconds,
+        max_recent=settings.recent_items,
+    )
+
+
 def build_recommender(settings: Settings, embedder: Embedder | None = None) -> Recommender:
     embedder = embedder or build_embedder(settings)
     index = HnswIndex(
@@ -35,22 +55,20 @@ def build_recommender(settings: Settings, embedder: Embedder | None = None) -> R
         ef_construction=settings.hnsw_ef_construction,
         ef_search=settings.hnsw_ef_search,
     )
-    weights = RankingWeights(
-        alpha=settings.alpha,
-        gamma=settings.gamma,
-        beta=settings.beta,
-        prior_weight=settings.prior_weight,
-        mmr_lambda=settings.mmr_lambda,
-        candidates=settings.candidates,
-    )
-    rule = UpdateRule(
-        weights=settings.event_weights,
-        half_life_events=settings.half_life_events,
-        half_life_seconds=settings.half_life_seconds,
-        max_recent=settings.recent_items,
-    )
+    weights = ranking_weights(settings)
+    rule = update_rule(settings)
     popularity = Popularity(settings.popularity_half_life_seconds)
-    return Recommender(embedder, index, weights, rule, popularity, settings.factor_dim)
+    return Recommender(
+        embedder,
+        index,
+        weights,
+        rule,
+        popularity,
+        settings.factor_dim,
+        learn_rate=settings.learn_rate,
+        explore_share=settings.explore_share,
+        impressions_kept=settings.impressions_kept,
+    )
 
 
 def build_worker_app(settings: Settings) -> faust.App:

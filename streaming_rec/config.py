@@ -91,6 +91,23 @@ class Settings(BaseSettings):
         "a query's own deadline_ms wins).",
     )
     candidates: int = Field(200, ge=1, le=5000, description="Candidates retrieved (M ≫ k).")
+    learn_rate: float = Field(
+        0.05,
+        ge=0,
+        le=10,
+        description="Step size of the online blend learner (α, γ, β, prior) from clicks "
+        "on shown items (0: fixed weights).",
+    )
+    explore_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Chance that a slot (from the 4th on) shows an uncertain candidate "
+        "instead; its propensity is in the reply.",
+    )
+    impressions_kept: int = Field(
+        100_000, ge=0, description="Recent answers kept per worker to learn from clicks."
+    )
 
     # --- User state ----------------------------------------------------------------------
     half_life_events: float = Field(

@@ -225,6 +225,19 @@ class RecommendedItem(Message):
     item_id: Id
     score: float
     title: Annotated[str, Field(max_length=500)] = ""
+    explored: bool = False  # shown in an exploration slot, not for its score
+    propensity: Annotated[float, Field(ge=0, le=1)] = 1.0
+
+
+class Blend(Message):
+    """The weights the answer was ranked with (learned online from clicks)."""
+
+    alpha: Annotated[float, Field(ge=0)]
+    gamma: Annotated[float, Field(ge=0)]
+    beta: Annotated[float, Field(ge=0)]
+    prior_weight: Annotated[float, Field(ge=0)]
+    learned_pairs: Count = 0
+    explore_share: Annotated[float, Field(ge=0, le=1)] = 0.0
 
 
 class Timings(Message):
@@ -251,6 +264,7 @@ class Recommendation(Message):
     produced_at: Timestamp
     worker: Name
     error: Annotated[str, _clip(2000)] | None = None
+    explanation: Blend | None = None
 
 
 class DeadLetter(Message):

@@ -93,3 +93,37 @@ def _mmr(
         remaining[best] = False
         max_sim = np.maximum(max_sim, similarity[best])
     return [(ids[i], float(scores[i])) for i in chosen]
+
+
+@dataclass(frozen=True)
+class Slot:
+    item_id: str
+    score: float
+    explored: bool = False
+    propensity: float = 1.0  # P(the policy shows this item in this slot | the ranking)
+
+
+EXPLORE_FROM = 3  # the first slots always show the best items
+
+
+def explore(
+    ranked: Sequence[tuple[str, float]],
+    pool: Sequence[tuple[str, float]],
+    share: float,
+    rng: np.random.Generator,
+) -> list[Slot]:
+    """Give each slot from EXPLORE_FROM on, with probability ``share``, to an item drawn
+    uniformly from ``pool`` (the uncertain candidates that did not make the list), and log
+    the propensity of what is shown so that policies can be evaluated offline."""
+    slots = [Slot(i, s, False, 1.0) for i, s in ranked]
+    if share <= 0 or not pool:
+        return slots
+    left = list(pool)
+    for position in range(EXPLORE_FROM, len(slots)):
+        if rng.random() >= share or not left:
+            slots[position] = Slot(slots[position].item_id, slots[position].score, False, 1 - share)
+            continue
+        pick = int(rng.integers(len(left)))
+        item_id, score = left.pop(pick)
+        slots[position] = Slot(item_id, score, True, share / (len(left) + 1))
+    return slots

@@ -11,6 +11,7 @@ decode, look up state and send).
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -18,9 +19,10 @@ import numpy as np
 
 from streaming_rec.core.catalog import Catalog, ItemMeta
 from streaming_rec.core.embedder import Embedder
-from streaming_rec.core.index import VectorIndex
+from streaming_rec.core.index import Hit, VectorIndex
+from streaming_rec.core.learner import PARTS, BlendLearner, Impression, Impressions
 from streaming_rec.core.popularity import Popularity
-from streaming_rec.core.ranker import RankingWeights, Strategy, fuse, rerank
+from streaming_rec.core.ranker import RankingWeights, Strategy, explore, fuse, rerank
 from streaming_rec.core.user_state import UpdateRule, UserState, unit
 
 
@@ -41,6 +43,8 @@ class Scored:
     item_id: str
     score: float
     title: str
+    explored: bool = False
+    propensity: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ class Answer:
     user_events: int
     user_feedback_ts: float | None
     timings: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)  # the blend this answer used
+    learned_pairs: int = 0  # impression pairs the blend has learned from so far
 
 
 class Recommender:
@@ -67,6 +73,9 @@ class Recommender:
         update_rule: UpdateRule,
         popularity: Popularity,
         factor_dim: int = 0,
+        learn_rate: float = 0.0,
+        explore_share: float = 0.0,
+        impressions_kept: int = 100_000,
     ) -> None:
         if index.dim != embedder.dim + factor_dim:
             raise ValueError(
@@ -80,6 +89,9 @@ class Recommender:
         self.update_rule = update_rule
         self.popularity = popularity
         self.catalog = Catalog()
+        self.learner = BlendLearner(weights, learn_rate)
+        self.explore_share = explore_share
+        self.impressions = Impressions(impressions_kept)
 
     # --- items ------------------------------------------------------------------------------
     def embed_items(self, texts: Sequence[str]) -> np.ndarray:
@@ -129,53 +141,80 @@ class Recommender:
         for item_id, event, ts in events:
             self.popularity.observe(item_id, weights[event], ts)
 
+    def learn(self, labels: Iterable[tuple[str, str]]) -> int:
+        """Learn the blend from positive feedback that names its request: (request_id,
+        item_id) pairs. Returns the impression pairs used; the next answers use the
+        new weights."""
+        engaged: dict[str, list[str]] = {}
+        for request_id, item_id in labels:
+            engaged.setdefault(request_id, []).append(item_id)
+        pairs = 0
+        for request_id, items in engaged.items():
+            impression = self.impressions.get(request_id)
+            if impression is not None:
+                pairs += self.learner.learn(impression, items)
+        if pairs:
+            self.weights = self.learner.weights
+        return pairs
+
     # --- queries ----------------------------------------------------------------------------
     def recommend(self, requests: Sequence[Request]) -> list[Answer]:
         started = time.perf_counter()
         texts = [r.text for r in requests if r.text.strip()]
         encoded = iter(self.embedder.encode(texts)) if texts else iter(())
         embed_ms = (time.perf_counter() - started) * 1000.0
+        weights = self.weights  # one blend for the whole batch
         answers = []
         for request in requests:
             query = next(encoded) if request.text.strip() else None
-            answers.append(self._answer(request, query, embed_ms))
+            answers.append(self._answer(request, query, embed_ms, weights))
         return answers
 
-    def _answer(self, request: Request, query: np.ndarray | None, embed_ms: float) -> Answer:
+    def _answer(
+        self, request: Request, query: np.ndarray | None, embed_ms: float, weights: RankingWeights
+    ) -> Answer:
         user = request.user
         taste = self.update_rule.taste(user, self.item_parts) if user is not None else None
-        vector, strategy = fuse(
-            query,
-            unit(taste[: self.content_dim]) if taste is not None else None,
-            unit(taste[self.content_dim :]) if taste is not None and self.factor_dim else None,
-            self.weights,
-            self.content_dim,
-            self.factor_dim,
-        )
+        taste_c = unit(taste[: self.content_dim]) if taste is not None else None
+        taste_f = unit(taste[self.content_dim :]) if taste is not None and self.factor_dim else None
+        vector, strategy = fuse(query, taste_c, taste_f, weights, self.content_dim, self.factor_dim)
         allow = self._allow(request)
         t0 = time.perf_counter()
+        pool: list[tuple[str, float]] = []
         if vector is None:
             ranked = self.popularity.top(request.k, allow)
             if len(ranked) < request.k:
                 ranked += self._fill(request.k - len(ranked), allow, {i for i, _ in ranked})
-            t1 = t2 = time.perf_counter()
+            t1 = time.perf_counter()
         else:
-            hits = self.index.search(vector, max(self.weights.candidates, request.k), allow)
+            hits = self.index.search(vector, max(weights.candidates, request.k), allow)
             t1 = time.perf_counter()
             ids = [h.item_id for h in hits]
-            vectors = self.index.vectors(ids) if self.weights.mmr_lambda < 1.0 and ids else None
+            vectors = self.index.vectors(ids) if weights.mmr_lambda < 1.0 and ids else None
             ranked = rerank(
                 [(h.item_id, h.score) for h in hits],
                 vectors,
                 self.popularity.prior,
-                self.weights,
+                weights,
                 request.k,
             )
-            t2 = time.perf_counter()
+            if self.explore_share > 0:
+                pool = self._uncertain(hits, {i for i, _ in ranked})
+        rng = np.random.default_rng(zlib.crc32(request.request_id.encode()))
+        slots = explore(ranked, pool, self.explore_share, rng)
+        self.impressions.put(
+            request.request_id,
+            Impression(
+                tuple(s.item_id for s in slots),
+                self._score_parts([s.item_id for s in slots], query, taste_c, taste_f),
+            ),
+        )
+        t2 = time.perf_counter()
         items = []
-        for item_id, score in ranked:
-            meta = self.catalog.get(item_id)
-            items.append(Scored(item_id, score, meta.title if meta else ""))
+        for slot in slots:
+            meta = self.catalog.get(slot.item_id)
+            title = meta.title if meta else ""
+            items.append(Scored(slot.item_id, slot.score, title, slot.explored, slot.propensity))
         return Answer(
             request_id=request.request_id,
             user_id=request.user_id,
@@ -191,7 +230,43 @@ class Recommender:
                 "search_ms": (t1 - t0) * 1000.0,
                 "rank_ms": (t2 - t1) * 1000.0,
             },
+            weights={p: round(getattr(weights, p), 4) for p in PARTS},
+            learned_pairs=self.learner.updates,
         )
+
+    def _uncertain(self, hits: Sequence[Hit], shown: set[str]) -> list[tuple[str, float]]:
+        """Exploration candidates: the retrieved items not shown, the less engaged half
+        (by popular-now), i.e. the fresh and the rarely seen."""
+        rest = [(h.item_id, h.score) for h in hits if h.item_id not in shown]
+        if len(rest) <= 1:
+            return rest
+        priors = np.array([self.popularity.prior(i) for i, _ in rest])
+        cut = float(np.median(priors))
+        return [r for r, p in zip(rest, priors, strict=True) if p <= cut]
+
+    def _score_parts(
+        self,
+        item_ids: Sequence[str],
+        query: np.ndarray | None,
+        taste_c: np.ndarray | None,
+        taste_f: np.ndarray | None,
+    ) -> np.ndarray:
+        """Per shown item: (⟨x, v_c⟩, ⟨u_c, v_c⟩, ⟨u_f, v_f⟩, prior), the rows the blend
+        learner trades off (core/learner.py)."""
+        parts = np.zeros((len(item_ids), len(PARTS)), dtype=np.float64)
+        parts[:, 3] = [self.popularity.prior(i) for i in item_ids]
+        present, vectors = self.item_parts(item_ids)
+        if not present:
+            return parts
+        rows = [item_ids.index(i) for i in present]
+        content, factors = vectors[:, : self.content_dim], vectors[:, self.content_dim :]
+        if query is not None:
+            parts[rows, 0] = content @ query
+        if taste_c is not None:
+            parts[rows, 1] = content @ taste_c
+        if taste_f is not None and self.factor_dim:
+            parts[rows, 2] = factors @ taste_f
+        return parts
 
     def _allow(self, request: Request) -> Callable[[str], bool]:
         seen = request.user.seen() if request.user is not None else frozenset()

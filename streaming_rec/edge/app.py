@@ -27,6 +27,7 @@ from streaming_rec import codec
 from streaming_rec.config import Settings
 from streaming_rec.core.catalog import item_text
 from streaming_rec.core.service import Recommender
+from streaming_rec.core.user_state import UserState
 from streaming_rec.edge import faust_fixes, metrics
 from streaming_rec.edge.convert import (
     StateCache,
@@ -43,6 +44,7 @@ from streaming_rec.errors import DecodeError
 from streaming_rec.topics import TopicCatalog
 
 log = logging.getLogger(__name__)
+FEEDBACK_BATCH = 500  # most feedback events per micro-batch (one state write per user each)
 
 RAW: dict[str, Any] = {
     "key_type": bytes,
@@ -91,6 +93,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
         value_type=bytes,
     )
     states = StateCache()
+    metrics.show_blend(service.learner.as_dict(), service.learner.updates)
     compute = ThreadPoolExecutor(1, thread_name_prefix="srec-compute")
     item_encoder = ThreadPoolExecutor(1, thread_name_prefix="srec-items")
     worker = settings.worker_name or f"{socket.gethostname()}:{os.getpid()}"
@@ -220,7 +223,9 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
             metrics.BATCH_SIZE.observe(len(requests))
             answers = await on_compute(service.recommend, requests)
             for answer in answers:
-                rec = answer_to_recommendation(answer, model_version, worker, received_at)
+                rec = answer_to_recommendation(
+                    answer, model_version, worker, received_at, service.explore_share
+                )
                 for stage, ms in rec.timings.model_dump().items():
                     metrics.STAGE_MS.labels(stage.removesuffix("_ms")).observe(ms)
                 await topics["recommendations"].send(
@@ -230,20 +235,38 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
 
     @app.agent(topics["feedback"])
     async def apply_feedback(stream: faust.StreamT[bytes]) -> None:
+        """Feedback in micro-batches: each user's state is written once per batch (one
+        changelog record instead of one per event), in the partition of its last event."""
         await ready()
-        async for event in stream.events():
-            try:
-                fb = codec.decode_feedback(event.value)
-                if fb.item_id not in service.index:
-                    raise DecodeError("feedback.item_id", "unknown item", fb.item_id)
-            except DecodeError as exc:
-                await to_dead_letters(event, exc)
-                continue
-            key = fb.user_id.encode()
-            state = states.load(users.get(key), fb.user_id)
-            ts = fb.ts if fb.ts is not None else event.message.timestamp
-            users[key] = states.store(service.apply_feedback(state, fb.item_id, fb.event, ts))
-            metrics.MESSAGES.labels(settings.topic("feedback"), "ok").inc()
+        within = settings.max_wait_ms / 1000.0
+        async for events in take_events(stream, FEEDBACK_BATCH, within):
+            updated: dict[bytes, tuple[faust.EventT[bytes], UserState]] = {}
+            applied = 0
+            labels: list[tuple[str, str]] = []  # (request_id, item_id) of positive events
+            for event in events:
+                try:
+                    fb = codec.decode_feedback(event.value)
+                    if fb.item_id not in service.index:
+                        raise DecodeError("feedback.item_id", "unknown item", fb.item_id)
+                except DecodeError as exc:
+                    await to_dead_letters(event, exc)
+                    continue
+                key = fb.user_id.encode()
+                if key in updated:
+                    state = updated[key][1]
+                else:
+                    state = states.load(users.get(key), fb.user_id)
+                ts = fb.ts if fb.ts is not None else event.message.timestamp
+                updated[key] = (event, service.apply_feedback(state, fb.item_id, fb.event, ts))
+                applied += 1
+                if fb.request_id is not None and settings.event_weights[fb.event] > 0:
+                    labels.append((fb.request_id, fb.item_id))
+            for key, (event, state) in updated.items():
+                with faust_fixes.as_current_event(event):
+                    users[key] = states.store(state)
+            metrics.MESSAGES.labels(settings.topic("feedback"), "ok").inc(applied)
+            if labels and await on_compute(service.learn, labels):
+                metrics.show_blend(service.learner.as_dict(), service.learner.updates)
 
     # --- health and metrics -------------------------------------------------------------
     @app.page("/health")

@@ -14,6 +14,7 @@ from streaming_rec.core.service import Answer, Request
 from streaming_rec.core.user_state import Event, UserState
 from streaming_rec.errors import DecodeError
 from streaming_rec.schemas import (
+    Blend,
     DeadLetter,
     Item,
     ItemVector,
@@ -59,7 +60,11 @@ def query_to_request(
 
 
 def answer_to_recommendation(
-    answer: Answer, model_version: str, worker: str, received_at: float
+    answer: Answer,
+    model_version: str,
+    worker: str,
+    received_at: float,
+    explore_share: float = 0.0,
 ) -> Recommendation:
     produced_at = time.time()
     t = answer.timings
@@ -69,7 +74,14 @@ def answer_to_recommendation(
         status="ok",
         strategy=answer.strategy,
         items=[
-            RecommendedItem(item_id=s.item_id, score=s.score, title=s.title) for s in answer.items
+            RecommendedItem(
+                item_id=s.item_id,
+                score=s.score,
+                title=s.title,
+                explored=s.explored,
+                propensity=s.propensity,
+            )
+            for s in answer.items
         ],
         model_version=model_version,
         index_version=answer.index_version,
@@ -85,6 +97,21 @@ def answer_to_recommendation(
         ),
         produced_at=produced_at,
         worker=worker,
+        explanation=_explanation(answer, explore_share),
+    )
+
+
+def _explanation(answer: Answer, explore_share: float) -> Blend | None:
+    w = answer.weights
+    if not w:
+        return None
+    return Blend(
+        alpha=w["alpha"],
+        gamma=w["gamma"],
+        beta=w["beta"],
+        prior_weight=w["prior_weight"],
+        learned_pairs=answer.learned_pairs,
+        explore_share=explore_share,
     )
 
 

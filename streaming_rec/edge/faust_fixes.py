@@ -1,4 +1,4 @@
-"""A workaround for a startup race in faust-streaming 0.15.3 (kept until upstream fixes it).
+"""Workarounds for faust-streaming 0.15.3: a startup race, and table writes from batches.
 
 When a worker (re)starts with a backlog, Faust starts fetching the stream partitions
 before ``Recovery.on_recovery_completed`` seeks them to their committed offsets, and that
@@ -11,9 +11,14 @@ nothing fetched before the seek can reach the queues.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
+from faust import streams
 from faust.tables import recovery
+from faust.types import EventT
 
 _applied = False
 
@@ -34,3 +39,20 @@ def apply() -> None:
 
     recovery.Recovery.on_recovery_completed = on_recovery_completed  # type: ignore[method-assign]
     _applied = True
+
+
+@contextlib.contextmanager
+def as_current_event(event: EventT[Any]) -> Iterator[None]:
+    """Make ``event`` Faust's current event for the duration of the block.
+
+    A table write sends its changelog record to the partition of the *current* event. An
+    agent that reads micro-batches (``take_events``) holds events of several partitions at
+    once, so before writing a user's state it names the event that user's update came
+    from: the record then lands in that event's partition (the user's partition, as the
+    topics are co-partitioned by user).
+    """
+    token = streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        streams._current_event.reset(token)

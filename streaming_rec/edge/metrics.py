@@ -37,3 +37,22 @@ INDEX_VERSION = Gauge(
 READY = Gauge(
     "ready", "1 once the index has caught up with item-vectors.", namespace=_NS, registry=REGISTRY
 )
+BLEND_WEIGHT = Gauge(
+    "blend_weight",
+    "Ranking blend in use (alpha, gamma, beta, prior_weight), learned online from clicks.",
+    ["name"],
+    namespace=_NS,
+    registry=REGISTRY,
+)
+BLEND_PAIRS = Gauge(
+    "blend_learned_pairs",
+    "(clicked, not clicked) impression pairs the blend has learned from.",
+    namespace=_NS,
+    registry=REGISTRY,
+)
+
+
+def show_blend(weights: dict[str, float], pairs: int) -> None:
+    for name, value in weights.items():
+        BLEND_WEIGHT.labels(name).set(value)
+    BLEND_PAIRS.set(pairs)

@@ -13,11 +13,17 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from streaming_rec.bootstrap import build_embedder, build_recommender
+from streaming_rec.bootstrap import (
+    build_embedder,
+    build_recommender,
+    ranking_weights,
+    update_rule,
+)
 from streaming_rec.config import Settings
 from streaming_rec.core.catalog import ItemMeta, item_text
 from streaming_rec.core.embedder import Embedder
 from streaming_rec.core.factors import Interactions, learn
+from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.service import Request
 from streaming_rec.core.user_state import UserState
 from streaming_rec.datasets.movielens import Movie
@@ -37,6 +43,85 @@ class CatalogVectors:
         self.vectors = np.asarray(self.embedder.encode(texts), dtype=np.float32)
 
 
+# settings the replica fixes when it is prepared; every other setting acts at query time
+PREPARED = ("factor_dim", "trainer_ridge", "recent_items", "hnsw_m", "hnsw_ef_construction")
+
+
+class OfflineReplica:
+    """The worker's model after the replay of ``train``, prepared once.
+
+    Items, user histories and (with ``factor_dim``) the trainer's factors are built at
+    construction; ranking weights, half-lives, event weights and the popularity half-life
+    act only when a request is answered (the taste is computed at query time), so
+    :meth:`recommend` swaps them in per call and a tuning trial costs only the queries.
+    """
+
+    def __init__(
+        self, settings: Settings, catalog: CatalogVectors, train: Sequence[Interaction]
+    ) -> None:
+        self.settings = settings
+        self.train = train
+        self.service = build_recommender(settings, embedder=catalog.embedder)
+        service = self.service
+        pairs = list(zip(catalog.metas, catalog.vectors, strict=True))
+        service.apply_items([(m, v, None) for m, v in pairs])
+        self.states: dict[str, UserState] = {}
+        for row in train:
+            state = self.states.get(row.user_id) or UserState(row.user_id)
+            self.states[row.user_id] = service.apply_feedback(state, row.item_id, row.event, row.ts)
+        if settings.factor_dim:  # what the trainer publishes after its refresh over `train`
+            log = Interactions()
+            for row in train:
+                log.add(row.user_id, row.item_id)
+            content = {m.item_id: v for m, v in pairs}
+            model = learn(log, content, settings.factor_dim, settings.trainer_ridge)
+            service.apply_items([(m, v, model.factors_for(m.item_id, v)) for m, v in pairs])
+        self._popularity_key: tuple[object, ...] | None = None
+
+    def _configure(self, settings: Settings) -> None:
+        differ = [n for n in PREPARED if getattr(settings, n) != getattr(self.settings, n)]
+        if differ:
+            raise ValueError(f"settings {differ} differ from the prepared replica's")
+        service = self.service
+        service.weights = ranking_weights(settings)
+        service.update_rule = update_rule(settings)
+        key = (tuple(sorted(settings.event_weights.items())), settings.popularity_half_life_seconds)
+        if key != self._popularity_key:
+            service.popularity = Popularity(settings.popularity_half_life_seconds)
+            service.observe_popularity((r.item_id, r.event, r.ts) for r in self.train)
+            self._popularity_key = key
+
+    def recommend(
+        self,
+        settings: Settings,
+        users: Sequence[str],
+        k: int = 10,
+        user_prefix: str = "",
+        exclude: Mapping[str, frozenset[str]] | None = None,
+    ) -> dict[str, list[str]]:
+        """One empty ("for you") query per user under ``settings``: {user: item ids}.
+
+        With ``user_prefix`` the request carries no user state (the "no user vector" pass)
+        and ``exclude`` gives each user's items to leave out, as the live pass sends them.
+        """
+        self._configure(settings)
+        requests = [
+            Request(
+                request_id=user,
+                user_id=user_prefix + user,
+                k=k,
+                user=None if user_prefix else self.states.get(user),
+                exclude=(exclude or {}).get(user, frozenset()),
+            )
+            for user in users
+        ]
+        out: dict[str, list[str]] = {}
+        for start in range(0, len(requests), 64):
+            for answer in self.service.recommend(requests[start : start + 64]):
+                out[answer.request_id] = [s.item_id for s in answer.items]
+        return out
+
+
 def recommend_offline(
     settings: Settings,
     catalog: CatalogVectors,
@@ -46,42 +131,7 @@ def recommend_offline(
     user_prefix: str = "",
     exclude: Mapping[str, frozenset[str]] | None = None,
 ) -> dict[str, list[str]]:
-    """Replay ``train`` into a fresh Recommender, then ask one empty query per user.
-
-    With ``user_prefix`` the request carries no user state (the "no user vector" pass) and
-    ``exclude`` gives each user's items to leave out, as the live pass sends them.
-    """
-    service = build_recommender(settings, embedder=catalog.embedder)
-    service.apply_items([(m, v, None) for m, v in zip(catalog.metas, catalog.vectors, strict=True)])
-    states: dict[str, UserState] = {}
-    for row in train:
-        state = states.get(row.user_id) or UserState(row.user_id)
-        states[row.user_id] = service.apply_feedback(state, row.item_id, row.event, row.ts)
-    service.observe_popularity((row.item_id, row.event, row.ts) for row in train)
-    if settings.factor_dim:  # what the trainer publishes after its refresh over `train`
-        log = Interactions()
-        for row in train:
-            log.add(row.user_id, row.item_id)
-        content = dict(zip((m.item_id for m in catalog.metas), catalog.vectors, strict=True))
-        model = learn(log, content, settings.factor_dim, settings.trainer_ridge)
-        service.apply_items(
-            [
-                (m, v, model.factors_for(m.item_id, v))
-                for m, v in zip(catalog.metas, catalog.vectors, strict=True)
-            ]
-        )
-    requests = [
-        Request(
-            request_id=user,
-            user_id=user_prefix + user,
-            k=k,
-            user=None if user_prefix else states.get(user),
-            exclude=(exclude or {}).get(user, frozenset()),
-        )
-        for user in users
-    ]
-    out: dict[str, list[str]] = {}
-    for start in range(0, len(requests), 64):
-        for answer in service.recommend(requests[start : start + 64]):
-            out[answer.request_id] = [s.item_id for s in answer.items]
-    return out
+    """Replay ``train`` into a fresh replica, then ask one empty query per user."""
+    return OfflineReplica(settings, catalog, train).recommend(
+        settings, users, k, user_prefix, exclude
+    )

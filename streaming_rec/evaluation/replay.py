@@ -18,6 +18,7 @@ it against offline baselines on the same split, write docs/quality/<dataset>.{js
    queries carry the user's training items (the 1000 most popular; the query schema's
    limit) as exclude_ids, ask k=100, and drop any other training item here.
 5. Known-item and attribute queries (queries.py) from fresh users.
+6. The content-only ablation (no collaborative factors) with the in-process replica.
 """
 
 from __future__ import annotations
@@ -129,6 +130,9 @@ def run(
         )
         timings.update(live_timings)
         nl = live_recs.pop("nl")
+    t = time.monotonic()
+    offline["content_only"] = _content_only(model_settings, movies, split, users)
+    timings["content_only_s"] = round(time.monotonic() - t, 1)
     recs = {**offline, **live_recs}
     pct = metrics.popularity_percentiles(counts, items)
     results = {}
@@ -269,6 +273,18 @@ def _train(
         }
     finally:
         trainer.stop(timeout=60)
+
+
+def _content_only(
+    model_settings: dict[str, str], movies: Sequence[Movie], split: Split, users: list[str]
+) -> dict[str, list[str]]:
+    """The ablation without collaborative factors (SREC_FACTOR_DIM=0): the text embeddings
+    and the same user update rule, answered by the in-process replica of the worker
+    (offline.py; on the test split it agrees with the live worker, see --offline-check)."""
+    from streaming_rec.evaluation.offline import CatalogVectors, recommend_offline
+
+    content = load_settings(**{**model_settings, "factor_dim": "0"})
+    return recommend_offline(content, CatalogVectors(content, movies), split.train, users)
 
 
 def _offline_check(

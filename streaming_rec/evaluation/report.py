@@ -10,6 +10,7 @@ import orjson
 ROW_NAMES = {
     "most_popular": "MostPopular (training counts)",
     "item_knn": "ItemKNN (cosine co-occurrence)",
+    "content_only": "content only: text vectors, no factors (in-process replica)",
     "ours": "streaming_rec (live worker)",
     "ours_no_user": "streaming_rec, no user vector",
 }

@@ -23,7 +23,7 @@ import orjson
 from streaming_rec.config import load_settings
 from streaming_rec.datasets.movielens import load_movies, load_ratings
 from streaming_rec.evaluation import baselines, metrics
-from streaming_rec.evaluation.offline import CatalogVectors, recommend_offline
+from streaming_rec.evaluation.offline import CatalogVectors, OfflineReplica
 from streaming_rec.evaluation.split import interactions, leave_last_out, validation
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,9 @@ GRID: dict[str, list[Any]] = {
     "beta": [0.0, 0.5, 1.0, 2.0],
     "gamma": [0.0, 0.1, 0.3, 1.0],
     "prior_weight": [0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0],
-    "candidates": [200, 500, 1000, 5000],
+    "candidates": [200, 500, 1000],
     "popularity_half_life_seconds": [3 * DAY, 30 * DAY, 365 * DAY, 1e9],
-    "half_life_events": [1.0, 2.0, 5.0, 10.0, 20.0, 50.0],
+    "half_life_events": [1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0],
     "half_life_seconds": [7 * DAY, 30 * DAY, 1e9],
     "weight_skip": [-0.3, 0.0, 0.3, 1.0],
     "weight_dislike": [-1.0, -0.3, 0.0],
@@ -48,18 +48,20 @@ def tune(
     rounds: int = 2,
     start: dict[str, Any] | None = None,
     names: list[str] | None = None,
+    cases: str = "positive",
 ) -> dict[str, Any]:
     """Coordinate search from ``start`` (default: the defaults) over ``names`` (default:
     the whole grid)."""
     movies = load_movies(dataset)
     split = validation(leave_last_out(interactions(load_ratings(dataset))))
     items = [m.item_id for m in movies]
-    users = sorted(split.positive_test())
+    users = sorted(split.positive_test() if cases == "positive" else split.test)
     held = {u: split.test[u].item_id for u in users}
     data = baselines.Interactions.build(split.train, items, users)
     pct = metrics.popularity_percentiles(dict(zip(items, data.counts.tolist(), strict=True)), items)
     most_popular = metrics.summarize(baselines.most_popular(data), held, pct, len(items))
-    catalog = CatalogVectors(load_settings(), movies)
+    base = load_settings(**EVAL_BASE)
+    replica = OfflineReplica(base, CatalogVectors(base, movies), split.train)
     trials: list[dict[str, Any]] = []
 
     def score(params: dict[str, Any]) -> float:
@@ -68,7 +70,7 @@ def tune(
             if trial["key"] == key:
                 return float(trial["ndcg@10"])
         started = time.monotonic()
-        recs = recommend_offline(load_settings(**EVAL_BASE, **params), catalog, split.train, users)
+        recs = replica.recommend(load_settings(**EVAL_BASE, **params), users)
         result = metrics.summarize(recs, held, pct, len(items))
         trials.append({"key": key, "params": dict(params), **result})
         log.info(
@@ -91,7 +93,8 @@ def tune(
             break
     report = {
         "dataset": dataset,
-        "split": "validation (second-to-last interaction of each user; positive cases)",
+        "split": "validation (second-to-last interaction of each user; "
+        + ("positive cases)" if cases == "positive" else "every case, whatever its rating)"),
         "users": len(users),
         "objective": "ndcg@10",
         "most_popular": most_popular,
@@ -140,6 +143,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--start", help="start from docs/quality/tuned-<this>.json")
     parser.add_argument("--params", help="comma-separated settings to search (default: all)")
+    parser.add_argument(
+        "--cases",
+        default="positive",
+        choices=["positive", "all"],
+        help="validation cases scored: held-out item rated >= 4, or every held-out item",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     start = None
@@ -147,7 +156,7 @@ def main() -> None:
         start = orjson.loads((DOCS / f"tuned-{args.start}.json").read_bytes())
         start = {k: v for k, v in start.items() if k not in EVAL_BASE}
     names = args.params.split(",") if args.params else None
-    result = tune(args.dataset, args.rounds, start, names)
+    result = tune(args.dataset, args.rounds, start, names, args.cases)
     print(orjson.dumps(result["best"]).decode())
 
 

@@ -33,7 +33,9 @@ class WordEmbedder:
         return out / norms
 
 
-def service(factor_dim: int = 0, **weights: float) -> Recommender:
+def service(
+    factor_dim: int = 0, learn_rate: float = 0.0, explore_share: float = 0.0, **weights: float
+) -> Recommender:
     embedder = WordEmbedder()
     rec = Recommender(
         embedder,
@@ -42,6 +44,8 @@ def service(factor_dim: int = 0, **weights: float) -> Recommender:
         UpdateRule({"click": 1.0, "dislike": -1.0}),
         Popularity(3600.0, rerank_every_s=0),
         factor_dim,
+        learn_rate=learn_rate,
+        explore_share=explore_share,
     )
     items = {
         "rocket": ("space", ["Sci-Fi"]),
@@ -122,3 +126,23 @@ def test_index_dimension_must_match_encoder_and_factors() -> None:
             Popularity(1.0),
             factor_dim=2,
         )
+
+
+def test_clicks_on_an_answer_teach_the_blend_the_next_answers_use() -> None:
+    rec = service(learn_rate=0.5)
+    user = rec.apply_feedback(UserState("u"), "ranch", "click", 1.0)
+    [first] = rec.recommend([Request("r1", "u", text="space", k=4, user=user)])
+    assert first.weights == {"alpha": 1.0, "gamma": 0.3, "beta": 1.0, "prior_weight": 0.0}
+    # the user skips what matches the text and clicks the last item shown
+    assert ids(first)[0] == "rocket"
+    pairs = rec.learn([("r1", ids(first)[-1]), ("unknown-request", "rocket")])
+    assert pairs == len(first.items) - 1
+    [second] = rec.recommend([Request("r2", "u", text="space", k=4, user=user)])
+    assert second.weights["alpha"] < first.weights["alpha"] and second.learned_pairs == pairs
+
+
+def test_answers_log_exploration_propensities() -> None:
+    rec = service(explore_share=1.0)
+    [answer] = rec.recommend([Request("r1", "u", text="space love", k=5)])
+    assert [s.explored for s in answer.items[:3]] == [False] * 3
+    assert all(0.0 < s.propensity <= 1.0 for s in answer.items)

@@ -1,0 +1,108 @@
+"""Blend weights learned online from impressions and clicks (the article's "dynamic f").
+
+Every answer is an impression: the items shown, each with the parts of its score
+
+    f = (⟨x, v_c⟩, ⟨u_c, v_c⟩, ⟨u_f, v_f⟩, prior)      so that  s = w · f,  w = (α, γ, β, w_p).
+
+Feedback that names the request_id is the label. A positive event on a shown item i is
+read as "i was preferred to every shown item the user did not engage with", and each such
+pair (i, j) takes one step of pairwise logistic regression (BPR):
+
+    w ← w + η · (σ(−w·(f_i − f_j)) · (f_i − f_j) − λ · (w − w₀))
+
+The pull λ towards the configured weights w₀ keeps w from drifting where clicks say
+little, and w stays in [0, W_MAX]. A pairwise loss ignores what all shown items share
+(the query, the user), so it learns only how the parts should trade off against each other.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from streaming_rec.core.ranker import RankingWeights
+
+PARTS = ("alpha", "gamma", "beta", "prior_weight")
+W_MAX = 10.0
+
+
+@dataclass(frozen=True)
+class Impression:
+    """What one answer showed: item ids (rank order) and their score parts (rows of PARTS)."""
+
+    item_ids: tuple[str, ...]
+    parts: np.ndarray  # (len(item_ids), len(PARTS))
+
+
+class Impressions:
+    """The newest answers by request_id, bounded (the oldest are forgotten first)."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._size = size
+        self._by_request: OrderedDict[str, Impression] = OrderedDict()
+
+    def put(self, request_id: str, impression: Impression) -> None:
+        self._by_request[request_id] = impression
+        self._by_request.move_to_end(request_id)
+        while len(self._by_request) > self._size:
+            self._by_request.popitem(last=False)
+
+    def get(self, request_id: str) -> Impression | None:
+        return self._by_request.get(request_id)
+
+    def __len__(self) -> int:
+        return len(self._by_request)
+
+
+class BlendLearner:
+    """Pairwise online updates of (α, γ, β, w_p); ``rate`` 0 keeps the configured weights."""
+
+    def __init__(self, start: RankingWeights, rate: float, pull: float = 0.01) -> None:
+        self.start = start
+        self.rate = rate
+        self.pull = pull
+        self._w0 = np.array([getattr(start, p) for p in PARTS], dtype=np.float64)
+        self._w = self._w0.copy()
+        self.updates = 0  # pairs learned from
+        self.labels = 0  # positive events that named a shown item
+
+    @property
+    def weights(self) -> RankingWeights:
+        """The configured weights with the learned (α, γ, β, w_p)."""
+        alpha, gamma, beta, prior = (float(v) for v in self._w)
+        return replace(self.start, alpha=alpha, gamma=gamma, beta=beta, prior_weight=prior)
+
+    def as_dict(self) -> dict[str, float]:
+        return {p: round(float(v), 4) for p, v in zip(PARTS, self._w, strict=True)}
+
+    def learn(self, impression: Impression, engaged: Sequence[str]) -> int:
+        """One step per (engaged, not engaged) pair of ``impression``; the pairs used."""
+        if self.rate <= 0:
+            return 0
+        shown = {item_id: i for i, item_id in enumerate(impression.item_ids)}
+        good = [shown[i] for i in dict.fromkeys(engaged) if i in shown]
+        if not good:
+            return 0
+        self.labels += len(good)
+        rest = [j for j in range(len(impression.item_ids)) if j not in set(good)]
+        pairs = 0
+        for i in good:
+            for j in rest:
+                diff = impression.parts[i] - impression.parts[j]
+                margin = float(self._w @ diff)
+                gradient = _sigmoid(-margin) * diff - self.pull * (self._w - self._w0)
+                self._w = np.clip(self._w + self.rate * gradient, 0.0, W_MAX)
+                pairs += 1
+        self.updates += pairs
+        return pairs
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
