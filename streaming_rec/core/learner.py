@@ -79,6 +79,11 @@ class BlendLearner:
     def as_dict(self) -> dict[str, float]:
         return {p: round(float(v), 4) for p, v in zip(PARTS, self._w, strict=True)}
 
+    def restore(self, saved: dict[str, float]) -> None:
+        """Continue from weights saved by :meth:`as_dict` (plus ``learned_pairs``)."""
+        self._w = np.clip(np.array([float(saved[p]) for p in PARTS]), 0.0, W_MAX)
+        self.updates = int(saved.get("learned_pairs", 0))
+
     def learn(self, impression: Impression, engaged: Sequence[str]) -> int:
         """One step per (engaged, not engaged) pair of ``impression``; the pairs used."""
         if self.rate <= 0:

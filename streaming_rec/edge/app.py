@@ -18,14 +18,17 @@ import socket
 import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, cast
 
 import faust
+import orjson
 from aiokafka import ConsumerRecord
 
 from streaming_rec import codec
 from streaming_rec.config import Settings
 from streaming_rec.core.catalog import item_text
+from streaming_rec.core.learner import BlendLearner
 from streaming_rec.core.service import Recommender
 from streaming_rec.core.user_state import UserState
 from streaming_rec.edge import faust_fixes, metrics
@@ -61,6 +64,31 @@ def take_events(
     return cast(AsyncIterator[list[faust.EventT[bytes]]], stream.take_events(most, within=within))  # type: ignore[attr-defined]
 
 
+class BlendFile:
+    """The learned blend weights in the worker's data folder, so that a restarted worker
+    goes on from what it learned (a new worker starts from the configured weights)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load_into(self, learner: BlendLearner) -> None:
+        if not self.path.exists():
+            return
+        try:
+            saved = orjson.loads(self.path.read_bytes())
+            learner.restore(saved)
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            log.warning("unreadable %s (%s): starting from the configured blend", self.path, exc)
+            return
+        log.info("blend weights restored from %s: %s", self.path, learner.as_dict())
+
+    def save(self, learner: BlendLearner) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_bytes(orjson.dumps({**learner.as_dict(), "learned_pairs": learner.updates}))
+        tmp.replace(self.path)
+
+
 def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -> faust.App:
     """The worker's Faust app around ``service`` (built by streaming_rec.bootstrap)."""
     faust_fixes.apply()
@@ -93,6 +121,9 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
         value_type=bytes,
     )
     states = StateCache()
+    blend = BlendFile(settings.data_dir / "blend.json")
+    blend.load_into(service.learner)
+    service.weights = service.learner.weights
     metrics.show_blend(service.learner.as_dict(), service.learner.updates)
     compute = ThreadPoolExecutor(1, thread_name_prefix="srec-compute")
     item_encoder = ThreadPoolExecutor(1, thread_name_prefix="srec-items")
@@ -267,6 +298,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
             metrics.MESSAGES.labels(settings.topic("feedback"), "ok").inc(applied)
             if labels and await on_compute(service.learn, labels):
                 metrics.show_blend(service.learner.as_dict(), service.learner.updates)
+                blend.save(service.learner)
 
     # --- health and metrics -------------------------------------------------------------
     @app.page("/health")

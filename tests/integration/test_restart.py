@@ -34,4 +34,11 @@ def test_restart_keeps_user_state_and_index(
     after = client.ask(user, "", k=10, timeout=30)
     assert after.user_events == len(westerns) and after.strategy == "personal"
     assert after.index_size == size_before
-    assert [i.item_id for i in after.items] == [i.item_id for i in before.items]
+    # the same state, index and (restored) blend give the same ranking; from the 4th slot
+    # on a slot may explore, drawn per request (tests/unit/test_learner.py)
+    assert after.explanation == before.explanation
+    assert [i.item_id for i in after.items[:3]] == [i.item_id for i in before.items[:3]]
+    exploited_before = [i.item_id for i in before.items if not i.explored]
+    exploited_after = [i.item_id for i in after.items if not i.explored]
+    n = min(len(exploited_before), len(exploited_after))
+    assert exploited_after[:n] == exploited_before[:n]

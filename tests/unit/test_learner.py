@@ -101,3 +101,12 @@ def test_exploration_share_is_the_rate_of_explored_slots_and_is_reproducible() -
     assert all(s.propensity == pytest.approx(0.8) for s in eligible if not s.explored)
     again = explore(RANKED, POOL, 0.2, np.random.default_rng(5))
     assert again == explore(RANKED, POOL, 0.2, np.random.default_rng(5))
+
+
+def test_a_restored_learner_goes_on_from_the_saved_blend() -> None:
+    learner = BlendLearner(START, rate=0.05)
+    simulate(learner, np.array([0.5, 0.0, 3.0, 0.0]), 100, seed=4)
+    saved = {**learner.as_dict(), "learned_pairs": learner.updates}
+    again = BlendLearner(START, rate=0.05)
+    again.restore(saved)
+    assert again.as_dict() == learner.as_dict() and again.updates == learner.updates
