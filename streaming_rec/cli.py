@@ -109,25 +109,35 @@ def ask(
         return
     click.echo(f"{'#':>3}  {'score':>7}  item")
     for rank, item in enumerate(reply.items, 1):
-        click.echo(f"{rank:>3}  {item.score:7.3f}  {item.title or item.item_id}")
+        mark = f"  (explored, p={item.propensity:.3g})" if item.explored else ""
+        click.echo(f"{rank:>3}  {item.score:7.3f}  {item.title or item.item_id}{mark}")
     t = reply.timings
     click.echo(
         f"strategy {reply.strategy} · {elapsed:.1f} ms round trip · worker: queue {t.queue_ms:.1f}"
         f" embed {t.embed_ms:.1f} search {t.search_ms:.2f} rank {t.rank_ms:.2f} ms"
         f" · index {reply.index_size} items (v{reply.index_version})"
     )
+    if reply.explanation is not None:
+        b = reply.explanation
+        click.echo(
+            f"blend α {b.alpha:.3g} γ {b.gamma:.3g} β {b.beta:.3g} prior {b.prior_weight:.3g}"
+            f" (learned from {b.learned_pairs} click pairs) · request {reply.request_id}"
+        )
 
 
 @main.command()
 @click.argument("user_id")
 @click.argument("item_id")
 @click.argument("event", type=click.Choice(["click", "add_to_cart", "purchase", "skip", "dislike"]))
-def feedback(user_id: str, item_id: str, event: str) -> None:
+@click.option(
+    "--request-id", "-r", default=None, help="The answer the item was shown in (teaches the blend)."
+)
+def feedback(user_id: str, item_id: str, event: str, request_id: str | None) -> None:
     """Send one feedback event."""
     from streaming_rec.edge.client import RecClient
 
     with RecClient(_settings(), listen=False) as client:
-        client.feedback(user_id, item_id, event)
+        client.feedback(user_id, item_id, event, request_id=request_id)
     click.echo(f"sent {event} by {user_id} on {item_id}")
 
 

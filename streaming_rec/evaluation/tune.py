@@ -32,13 +32,13 @@ DAY = 86400.0
 GRID: dict[str, list[Any]] = {
     "beta": [0.0, 0.5, 1.0, 2.0],
     "gamma": [0.0, 0.1, 0.3, 1.0],
-    "prior_weight": [0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0],
+    "prior_weight": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0],
     "candidates": [200, 500, 1000],
     "popularity_half_life_seconds": [3 * DAY, 30 * DAY, 365 * DAY, 1e9],
     "half_life_events": [1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0],
     "half_life_seconds": [7 * DAY, 30 * DAY, 1e9],
-    "weight_skip": [-0.3, 0.0, 0.3, 1.0],
-    "weight_dislike": [-1.0, -0.3, 0.0],
+    "weight_skip": [-0.3, 0.0, 0.3, 0.6, 1.0],
+    "weight_dislike": [-1.0, -0.3, 0.0, 0.3, 0.6, 1.0],
 }
 EVAL_BASE: dict[str, Any] = {"recent_items": 10_000}  # every training item is excluded
 

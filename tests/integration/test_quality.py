@@ -1,6 +1,7 @@
 """Quality, end to end: the MovieLens-100K replay through the real topics and a real worker
 (its own topic prefix and worker on the session broker) must beat MostPopular computed on
-the same split in the same run. A quality test: it fails when the model gets worse.
+the same split in the same run, and ItemKNN too. A quality test: it fails when the model
+gets worse.
 
 Settings: docs/quality/tuned-ml-100k.json (chosen on the validation split, never on the
 test split; docs/quality/tuning-ml-100k.md). Takes about 4-5 minutes on 2 cores.
@@ -17,7 +18,7 @@ from streaming_rec.evaluation.replay import eval_settings, run
 pytestmark = pytest.mark.integration
 
 
-def test_streaming_replay_beats_most_popular_on_ml_100k(
+def test_streaming_replay_beats_most_popular_and_item_knn_on_ml_100k(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     report = run(
@@ -28,13 +29,15 @@ def test_streaming_replay_beats_most_popular_on_ml_100k(
         progress=False,
     )
     rows = report["results"]["positive_last"]
-    ours, popular = rows["ours"], rows["most_popular"]
+    ours, popular, knn = rows["ours"], rows["most_popular"], rows["item_knn"]
     checks = report["checks"]
     assert checks["users_with_state_behind_after_retries"] == 0, checks
     assert checks["training_items_returned_by_worker"] == 0, checks
     assert checks["popular_now_matches_offline_counts"], checks
     assert ours["users"] == popular["users"] > 400
-    assert ours["ndcg@10"] > popular["ndcg@10"], {k: r["ndcg@10"] for k, r in rows.items()}
+    ndcg = {k: r["ndcg@10"] for k, r in rows.items()}
+    assert ours["ndcg@10"] > popular["ndcg@10"], ndcg
+    assert ours["ndcg@10"] > knn["ndcg@10"], ndcg  # measured 2026-11: 0.093 vs 0.082
     # the generated queries are answered and mostly right (measured 2026-11: see docs/quality)
     assert report["known_item"]["all"]["recall@10"] > 0.5, report["known_item"]
     assert report["attribute"]["genre_precision@10"] > 0.5, report["attribute"]
