@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from random import Random
 from typing import Literal
 
 import numpy as np
@@ -106,24 +107,30 @@ class Slot:
 EXPLORE_FROM = 3  # the first slots always show the best items
 
 
+Pool = Sequence[tuple[str, float]] | Callable[[], Sequence[tuple[str, float]]]
+
+
 def explore(
-    ranked: Sequence[tuple[str, float]],
-    pool: Sequence[tuple[str, float]],
-    share: float,
-    rng: np.random.Generator,
+    ranked: Sequence[tuple[str, float]], pool: Pool, share: float, rng: Random
 ) -> list[Slot]:
     """Give each slot from EXPLORE_FROM on, with probability ``share``, to an item drawn
-    uniformly from ``pool`` (the uncertain candidates that did not make the list), and log
-    the propensity of what is shown so that policies can be evaluated offline."""
-    slots = [Slot(i, s, False, 1.0) for i, s in ranked]
-    if share <= 0 or not pool:
+    uniformly from ``pool`` (the uncertain candidates that did not make the list; a
+    callable is asked only once a slot explores), and log the propensity of what is
+    shown so that policies can be evaluated offline."""
+    slots = [Slot(i, s) for i, s in ranked]
+    if share <= 0:
         return slots
-    left = list(pool)
+    left: list[tuple[str, float]] | None = None
     for position in range(EXPLORE_FROM, len(slots)):
-        if rng.random() >= share or not left:
-            slots[position] = Slot(slots[position].item_id, slots[position].score, False, 1 - share)
-            continue
-        pick = int(rng.integers(len(left)))
-        item_id, score = left.pop(pick)
-        slots[position] = Slot(item_id, score, True, share / (len(left) + 1))
+        if rng.random() < share:
+            if left is None:
+                left = list(pool() if callable(pool) else pool)
+                if not left:  # nothing to explore with: the list is the ranking
+                    return [Slot(i, s) for i, s in ranked]
+            if left:
+                item_id, score = left.pop(rng.randrange(len(left)))
+                slots[position] = Slot(item_id, score, True, share / (len(left) + 1))
+                continue
+        kept = slots[position]
+        slots[position] = Slot(kept.item_id, kept.score, False, 1.0 - share)
     return slots

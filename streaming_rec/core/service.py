@@ -11,9 +11,10 @@ decode, look up state and send).
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from random import Random
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from streaming_rec.core.embedder import Embedder
 from streaming_rec.core.index import Hit, VectorIndex
 from streaming_rec.core.learner import PARTS, BlendLearner, Impression, Impressions
 from streaming_rec.core.popularity import Popularity
-from streaming_rec.core.ranker import RankingWeights, Strategy, explore, fuse, rerank
+from streaming_rec.core.ranker import Pool, RankingWeights, Strategy, explore, fuse, rerank
 from streaming_rec.core.user_state import UpdateRule, UserState, unit
 
 
@@ -180,7 +181,7 @@ class Recommender:
         vector, strategy = fuse(query, taste_c, taste_f, weights, self.content_dim, self.factor_dim)
         allow = self._allow(request)
         t0 = time.perf_counter()
-        pool: list[tuple[str, float]] = []
+        pool: Pool = ()
         if vector is None:
             ranked = self.popularity.top(request.k, allow)
             if len(ranked) < request.k:
@@ -198,17 +199,18 @@ class Recommender:
                 weights,
                 request.k,
             )
-            if self.explore_share > 0:
-                pool = self._uncertain(hits, {i for i, _ in ranked})
-        rng = np.random.default_rng(zlib.crc32(request.request_id.encode()))
-        slots = explore(ranked, pool, self.explore_share, rng)
-        self.impressions.put(
-            request.request_id,
-            Impression(
-                tuple(s.item_id for s in slots),
-                self._score_parts([s.item_id for s in slots], query, taste_c, taste_f),
-            ),
-        )
+            shown = {i for i, _ in ranked}
+            pool = partial(self._uncertain, hits, shown)
+        # seeded by the request: a replayed request shows the same slots
+        slots = explore(ranked, pool, self.explore_share, Random(request.request_id))
+        if self.learner.rate > 0:
+            self.impressions.put(
+                request.request_id,
+                Impression(
+                    tuple(s.item_id for s in slots),
+                    self._score_parts([s.item_id for s in slots], query, taste_c, taste_f),
+                ),
+            )
         t2 = time.perf_counter()
         items = []
         for slot in slots:

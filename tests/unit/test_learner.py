@@ -1,5 +1,7 @@
 """The online blend learner and exploration: they learn what clicks say, and only that."""
 
+from random import Random
+
 import numpy as np
 import pytest
 
@@ -75,13 +77,15 @@ POOL = [(f"new{i}", 0.1) for i in range(40)]
 
 
 def test_no_exploration_share_shows_the_ranking_as_is() -> None:
-    slots = explore(RANKED, POOL, 0.0, np.random.default_rng(0))
+    asked = []
+    slots = explore(RANKED, lambda: asked.append(1) or POOL, 0.0, Random(0))
+    assert not asked  # the pool is built only when a slot explores
     assert [(s.item_id, s.score) for s in slots] == RANKED
     assert all(not s.explored and s.propensity == 1.0 for s in slots)
 
 
 def test_exploration_fills_later_slots_from_the_pool_and_logs_propensities() -> None:
-    slots = explore(RANKED, POOL, 1.0, np.random.default_rng(0))
+    slots = explore(RANKED, POOL, 1.0, Random(0))
     assert [s.item_id for s in slots[:EXPLORE_FROM]] == [i for i, _ in RANKED[:EXPLORE_FROM]]
     later = slots[EXPLORE_FROM:]
     assert all(s.explored and s.item_id.startswith("new") for s in later)
@@ -93,14 +97,14 @@ def test_exploration_fills_later_slots_from_the_pool_and_logs_propensities() -> 
 
 
 def test_exploration_share_is_the_rate_of_explored_slots_and_is_reproducible() -> None:
-    rng = np.random.default_rng(42)
+    rng = Random(42)
     runs = [explore(RANKED, POOL, 0.2, rng) for _ in range(2000)]
     eligible = [s for slots in runs for s in slots[EXPLORE_FROM:]]
     rate = sum(s.explored for s in eligible) / len(eligible)
     assert 0.18 < rate < 0.22
     assert all(s.propensity == pytest.approx(0.8) for s in eligible if not s.explored)
-    again = explore(RANKED, POOL, 0.2, np.random.default_rng(5))
-    assert again == explore(RANKED, POOL, 0.2, np.random.default_rng(5))
+    again = explore(RANKED, POOL, 0.2, Random(5))
+    assert again == explore(RANKED, POOL, 0.2, Random(5))
 
 
 def test_a_restored_learner_goes_on_from_the_saved_blend() -> None:
