@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import math
+import re
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
@@ -47,8 +50,12 @@ _OMIT_IF_NONE: Final = {
     "item": ("updated_at",),
     "item_vector": ("factors",),
     "recommendation": ("error",),
+    "dead_letter": ("value_size",),
 }
 _MAX_B64 = (MAX_DIM * 4 + 2) // 3 * 4
+MAX_DEPTH: Final = 1024  # arrays/objects nested in one another: the parser's (orjson's) limit
+_NOT_FINITE: Final = "must be a finite number (NaN, Infinity and overflowing numbers like 1e999)"
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # --- vectors ------------------------------------------------------------------------------
@@ -88,20 +95,68 @@ def _load(kind: str, raw: bytes | None) -> dict[str, Any]:
         raise DecodeError(kind, "message is empty")
     try:
         data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise DecodeError(kind, _why_not_json(raw)) from None
+    except orjson.JSONDecodeError as exc:
+        raise _not_json(kind, raw, str(exc)) from None
     if not isinstance(data, dict):
         raise DecodeError(kind, f"must be a JSON object, not {_json_type(data)}")
     return data
 
 
-def _why_not_json(raw: bytes | bytearray | memoryview | str) -> str:
-    if not isinstance(raw, str):
+def _not_json(kind: str, raw: bytes | bytearray | memoryview | str, detail: str) -> DecodeError:
+    """Why ``raw`` is not JSON; names the field when one value is to blame (NaN, 1e999, ...).
+
+    The lenient standard-library parse only finds that field: such a message is never
+    accepted, whatever that parser makes of it.
+    """
+    if isinstance(raw, str):
+        text = raw
+    else:
         try:
-            bytes(raw).decode("utf-8")
-        except UnicodeDecodeError:
-            return "is not valid UTF-8"
-    return "is not valid JSON"
+            text = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return DecodeError(kind, f"is not valid UTF-8 (byte {exc.start})")
+    if "depth limit" in detail:
+        return DecodeError(kind, f"nests arrays/objects more than {MAX_DEPTH} levels deep")
+    if text.startswith("\ufeff"):
+        return DecodeError(kind, "starts with a byte order mark (BOM); send UTF-8 without it")
+    try:
+        lenient = json.loads(text)  # takes NaN, Infinity, 1e999 (as inf), lone surrogates
+    except (ValueError, RecursionError):
+        return DecodeError(kind, f"is not valid JSON: {detail}")
+    culprit = _first_unusable(lenient)
+    if culprit is None:
+        return DecodeError(kind, f"is not valid JSON: {detail}")
+    path, reason, value = culprit
+    return DecodeError(".".join([kind, *path]), reason, value)
+
+
+def _first_unusable(data: Any) -> tuple[list[str], str, Any] | None:
+    """Path, reason and value of the first number or string that is not valid JSON."""
+    stack: list[tuple[list[str], Any]] = [([], data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key in value:
+                if not _is_unicode(key):
+                    return [*path, _part(key)], "is not valid Unicode (a lone surrogate)", None
+            stack.extend(reversed([([*path, _part(k)], v) for k, v in value.items()]))
+        elif isinstance(value, list):
+            stack.extend(reversed([([*path, str(i)], v) for i, v in enumerate(value)]))
+        elif isinstance(value, float) and not math.isfinite(value):
+            return path, _NOT_FINITE, value
+        elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 1024:
+            return path, _NOT_FINITE, None
+        elif isinstance(value, str) and not _is_unicode(value):
+            return path, "is not valid Unicode (a lone surrogate)", value
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_type(value: object) -> str:
@@ -126,8 +181,11 @@ def _decode_error(kind: str, error: ErrorDetails) -> DecodeError:
 
 
 def _part(part: str | int) -> str:
+    """A path part fit for logs and JSON: control characters and lone surrogates escaped."""
     text = str(part)
-    return text if len(text) <= 64 else text[:61] + "..."
+    text = text if len(text) <= 64 else text[:61] + "..."
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 _REASONS: Final = {

@@ -64,5 +64,8 @@ class RequestTimeout(StreamingRecError):
 
 
 def _preview(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:  # a value nested ~1000 levels deep (the JSON parser allows 1024)
+        text = f"a {type(value).__name__} nested too deeply to show"
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -32,6 +33,14 @@ MAX_TEXT = 2000
 MAX_K = 100
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
 _INT64_MAX = 2**63 - 1
+MAX_TIME = 4_102_444_800  # 2100-01-01 in Unix seconds: a later input time is ms or garbage
+
+
+def _before_2100(seconds: float) -> float:
+    if seconds > MAX_TIME:
+        raise ValueError(f"must be ≤ {MAX_TIME} (2100-01-01): Unix seconds, not milliseconds")
+    return seconds
+
 
 Event = Literal["click", "add_to_cart", "purchase", "skip", "dislike"]
 Status = Literal["ok", "expired", "error"]
@@ -42,6 +51,7 @@ RequestId = Annotated[str, Field(min_length=1, max_length=128, pattern=_NO_CONTR
 Category = Annotated[str, Field(min_length=1, max_length=100)]
 Title = Annotated[str, Field(min_length=1, max_length=500)]
 Timestamp = Annotated[float, Field(ge=0)]
+InputTime = Annotated[Timestamp, AfterValidator(_before_2100)]  # a time a client sends
 Millis = Annotated[float, Field(ge=0)]
 Count = Annotated[int, Field(ge=0, le=_INT64_MAX)]
 Name = Annotated[str, Field(max_length=256)]
@@ -144,7 +154,7 @@ class Query(Message):
     text: Annotated[str, Field(max_length=MAX_TEXT)] = ""
     k: Annotated[int, Field(ge=1, le=MAX_K)] = 10
     filters: Filters | None = None
-    sent_at: Timestamp | None = None
+    sent_at: InputTime | None = None
     deadline_ms: Annotated[int, Field(ge=1, le=600_000)] | None = None
 
 
@@ -153,7 +163,7 @@ class Feedback(Message):
     user_id: Id
     item_id: Id
     event: Event
-    ts: Timestamp | None = None
+    ts: InputTime | None = None
     request_id: RequestId | None = None
 
 
@@ -165,7 +175,7 @@ class Item(Message):
     description: Annotated[str, Field(max_length=5000)] = ""
     categories: Categories = ()
     attributes: Attributes = Field(default_factory=dict)
-    updated_at: Timestamp | None = None
+    updated_at: InputTime | None = None
 
     @field_validator("title")
     @classmethod
@@ -279,6 +289,8 @@ class DeadLetter(Message):
     error: Annotated[str, Field(min_length=1, max_length=200)]
     worker: Name
     at: Timestamp
+    truncated: bool = False  # key/value hold only their first bytes (the original was too big)
+    value_size: Count | None = None  # the original value's length in bytes
 
 
 class UserStateRecord(Message):

@@ -82,7 +82,7 @@ def probe(host: str, port: int, timeout: float) -> str:
             for _ in range(r.take(">i")):
                 key, lo, hi = r.take(">hhh")
                 ranges[key] = (lo, hi)
-        except (struct.error, socket.timeout, OSError) as exc:
+        except (TimeoutError, struct.error, OSError) as exc:
             raise NotKafka(f"no valid ApiVersions response: {exc}") from exc
         if err != 0:
             raise NotKafka(f"ApiVersions error_code={err}")
@@ -110,7 +110,7 @@ def probe(host: str, port: int, timeout: float) -> str:
                 brokers.append((node_id, bhost, bport))
             cluster_id = r.string() if version >= 2 else None
             controller_id = r.take(">i")
-        except (struct.error, socket.timeout, OSError) as exc:
+        except (TimeoutError, struct.error, OSError) as exc:
             raise NotKafka(f"no valid Metadata response: {exc}") from exc
         if not brokers or controller_id < 0:
             raise NotKafka(f"broker not ready (brokers={brokers}, controller_id={controller_id})")

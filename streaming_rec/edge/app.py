@@ -36,11 +36,13 @@ from streaming_rec.edge.convert import (
     StateCache,
     answer_to_recommendation,
     dead_letter,
+    dead_letter_key,
     expired_recommendation,
     item_meta,
     item_to_vector_message,
     query_to_request,
 )
+from streaming_rec.edge.dedup import RecentRequests
 from streaming_rec.edge.kafka_config import faust_broker_kwargs
 from streaming_rec.edge.replica import TopicReplica, item_vector_updates
 from streaming_rec.errors import DecodeError
@@ -121,6 +123,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
         value_type=bytes,
     )
     states = StateCache()
+    recent_requests = RecentRequests()  # a user's query repeating a recent request_id
     blend = BlendFile(settings.data_dir / "blend.json")
     blend.load_into(service.learner)
     service.weights = service.learner.weights
@@ -148,7 +151,9 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
             exc,
             worker,
         )
-        await topics["dead-letters"].send(key=message.key, value=codec.encode_dead_letter(letter))
+        await topics["dead-letters"].send(
+            key=dead_letter_key(message.key), value=codec.encode_dead_letter(letter)
+        )
 
     # --- the index replica and popular-now, on every worker ------------------------------
     async def apply_item_vectors(records: Sequence[ConsumerRecord]) -> None:
@@ -233,6 +238,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
             for event in events:
                 try:
                     query = codec.decode_query(event.value)
+                    recent_requests.admit(query.user_id, query.request_id)
                 except DecodeError as exc:
                     await to_dead_letters(event, exc)
                     continue

@@ -189,6 +189,12 @@ def state_to_bytes(state: UserState) -> bytes:
     )
 
 
+# A dead letter must fit in one producer request (Faust's default limit: 1,000,000 bytes)
+# although it carries the original key twice (record key and base64) and the value in base64.
+DEAD_LETTER_MAX_KEY = 16 * 1024
+DEAD_LETTER_MAX_VALUE = 512 * 1024
+
+
 def dead_letter(
     topic: str,
     partition: int,
@@ -198,18 +204,27 @@ def dead_letter(
     exc: Exception,
     worker: str,
 ) -> DeadLetter:
+    """The dead letter of a message; a key or value too big to copy keeps its first bytes."""
     return DeadLetter(
         topic=topic,
         partition=partition,
         offset=offset,
-        key=_b64(key),
-        value=_b64(value),
+        key=_b64(dead_letter_key(key)),
+        value=_b64(None if value is None else value[:DEAD_LETTER_MAX_VALUE]),
         reason=str(exc),
         field=exc.field if isinstance(exc, DecodeError) else None,
         error=type(exc).__name__,
         worker=worker,
         at=time.time(),
+        truncated=len(key or b"") > DEAD_LETTER_MAX_KEY
+        or len(value or b"") > DEAD_LETTER_MAX_VALUE,
+        value_size=None if value is None else len(value),
     )
+
+
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The record key of a dead letter: the original key, cut to DEAD_LETTER_MAX_KEY bytes."""
+    return None if key is None else key[:DEAD_LETTER_MAX_KEY]
 
 
 def _b64(raw: bytes | None) -> str | None:

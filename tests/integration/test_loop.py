@@ -51,7 +51,8 @@ def test_ask_is_answered_with_request_id_k_items_and_timings(
     assert reply.status == "ok" and reply.strategy == "query"
     assert len(reply.items) == 7 and len({i.item_id for i in reply.items}) == 7
     assert all(i.title for i in reply.items)
-    assert [i.score for i in reply.items] == sorted((i.score for i in reply.items), reverse=True)
+    ranked = [i.score for i in reply.items if not i.explored]  # an explored slot is not by score
+    assert ranked == sorted(ranked, reverse=True)
     t = reply.timings
     assert t.embed_ms > 0 and t.search_ms > 0 and t.total_ms >= t.embed_ms
     assert reply.index_size >= 3800 and reply.model_version

@@ -74,9 +74,17 @@ def _unit(n: int, seed: int = 0) -> np.ndarray:
         (_q(v=2), "query.v"),
         (_q(v="1"), "query.v"),
         (_q(v=True), "query.v"),
-        (b'{"request_id":"r","user_id":"u","k":NaN}', "query"),
-        (b'{"request_id":"r","user_id":"u","sent_at":Infinity}', "query"),
-        (b'{"request_id":"r","user_id":"u","sent_at":1e999}', "query"),
+        (b'{"request_id":"r","user_id":"u","k":NaN}', "query.k"),
+        (b'{"request_id":"r","user_id":"u","sent_at":Infinity}', "query.sent_at"),
+        (b'{"request_id":"r","user_id":"u","sent_at":1e999}', "query.sent_at"),
+        (
+            b'{"request_id":"r","user_id":"u","filters":{"exclude_ids":["a",-Infinity]}}',
+            "query.filters.exclude_ids.1",
+        ),
+        (b'{"request_id":"r","user_id":"u","x":[NaN]', "query"),  # not JSON even leniently
+        (_q(sent_at=1_714_567_890_123), "query.sent_at"),  # milliseconds
+        (b"\xef\xbb\xbf{}", "query"),
+        (b"[" * 1025 + b"]" * 1025, "query"),
         (b"\xff\xfe\x00{", "query"),
         (b"[1, 2]", "query"),
         (b'"hello"', "query"),
@@ -112,6 +120,48 @@ def test_reasons_are_short_and_human() -> None:
     with pytest.raises(DecodeError) as caught:
         codec.decode_query(_q(user_id="u" * 10_000))
     assert len(str(caught.value)) < 200
+
+
+def test_json_errors_say_why_and_name_the_value_to_blame() -> None:
+    with pytest.raises(DecodeError) as caught:
+        codec.decode_query(b"[" * 10_000)
+    assert caught.value.reason == f"nests arrays/objects more than {codec.MAX_DEPTH} levels deep"
+    with pytest.raises(DecodeError) as caught:
+        codec.decode_query(b'{"request_id": "r", "user_id": "u"')
+    assert caught.value.reason.startswith("is not valid JSON: unexpected end of data")
+    with pytest.raises(DecodeError) as caught:
+        codec.decode_feedback(b'{"user_id": "\\ud800", "item_id": "i", "event": "click"}')
+    assert (caught.value.field, caught.value.reason) == (
+        "feedback.user_id",
+        "is not valid Unicode (a lone surrogate)",
+    )
+    with pytest.raises(DecodeError) as caught:  # the lenient parse never accepts a message
+        codec.decode_query(b'{"request_id": "r", "user_id": "u", "\\udc80": 1}')
+    assert caught.value.field == "query.\\udc80"
+    orjson.dumps(str(caught.value))  # fit for the dead letter's JSON
+
+
+def test_a_value_nested_near_the_parser_limit_is_an_error_not_a_recursion() -> None:
+    nested = b"[" * 1020 + b"]" * 1020
+    raw = b'{"item_id": "i", "title": "t", "attributes": {"a": ' + nested + b"}}"
+    with pytest.raises(DecodeError) as caught:
+        codec.decode_item(None, raw)
+    assert caught.value.field == "item.attributes.a"
+    assert "nested too deeply to show" in str(caught.value)
+
+
+def test_field_paths_escape_control_characters() -> None:
+    raw = orjson.dumps({"item_id": "i", "title": "t", "attributes": {"a\nb": None}})
+    with pytest.raises(DecodeError) as caught:
+        codec.decode_item(None, raw)
+    assert caught.value.field == "item.attributes.a\\nb"
+
+
+def test_times_are_seconds_up_to_2100() -> None:
+    assert codec.decode_feedback(orjson.dumps({**FB, "ts": 4_102_444_800})).ts == 4_102_444_800
+    with pytest.raises(DecodeError) as caught:
+        codec.decode_feedback(orjson.dumps({**FB, "ts": 1_714_567_890_123}))
+    assert caught.value.field == "feedback.ts" and "milliseconds" in caught.value.reason
 
 
 @pytest.mark.parametrize(

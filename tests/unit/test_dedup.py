@@ -1,0 +1,61 @@
+"""Recent request ids: a user's repeated request_id is refused, memory stays bounded."""
+
+from __future__ import annotations
+
+import pytest
+
+from streaming_rec.edge.dedup import RecentRequests
+from streaming_rec.errors import DecodeError
+
+pytestmark = pytest.mark.unit
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_repeated_request_id_of_the_same_user_is_a_duplicate() -> None:
+    recent = RecentRequests(capacity=10, ttl_s=60, clock=Clock())
+    recent.admit("alice", "r1")
+    with pytest.raises(DecodeError) as caught:
+        recent.admit("alice", "r1")
+    assert caught.value.field == "query.request_id"
+    assert str(caught.value).startswith("query.request_id: duplicate")
+    recent.admit("bob", "r1")  # another user's client may pick the same id
+    recent.admit("alice", "r2")
+    with pytest.raises(DecodeError):  # still remembered after a refusal
+        recent.admit("alice", "r1")
+
+
+def test_ids_are_forgotten_after_the_ttl() -> None:
+    clock = Clock()
+    recent = RecentRequests(capacity=10, ttl_s=60, clock=clock)
+    recent.admit("alice", "r1")
+    clock.now += 30
+    recent.admit("alice", "r2")
+    clock.now += 30  # r1 is 60 s old: forgotten; r2 is 30 s old: kept
+    recent.admit("alice", "r1")
+    with pytest.raises(DecodeError):
+        recent.admit("alice", "r2")
+    assert len(recent) == 2
+
+
+def test_memory_is_bounded_by_the_capacity_oldest_first() -> None:
+    recent = RecentRequests(capacity=3, ttl_s=3600, clock=Clock())
+    for n in range(100):
+        recent.admit("u", f"r{n}")
+    assert len(recent) == 3
+    recent.admit("u", "r0")  # long forgotten
+    with pytest.raises(DecodeError):
+        recent.admit("u", "r99")
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError):
+        RecentRequests(capacity=0)
+    with pytest.raises(ValueError):
+        RecentRequests(ttl_s=0)
