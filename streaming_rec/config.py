@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(
         2.0, ge=0, le=1000, description="Longest wait to fill a micro-batch (ms)."
     )
+    feedback_batch: int = Field(
+        1,
+        ge=1,
+        le=10_000,
+        description="Most feedback events applied per micro-batch (1: one at a time; "
+        "bulk replays: 500).",
+    )
     item_batch: int = Field(
         32,
         ge=1,

@@ -49,8 +49,6 @@ from streaming_rec.errors import DecodeError
 from streaming_rec.topics import TopicCatalog
 
 log = logging.getLogger(__name__)
-FEEDBACK_BATCH = 500  # most feedback events per micro-batch (one state write per user each)
-
 RAW: dict[str, Any] = {
     "key_type": bytes,
     "value_type": bytes,
@@ -89,6 +87,14 @@ class BlendFile:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_bytes(orjson.dumps({**learner.as_dict(), "learned_pairs": learner.updates}))
         tmp.replace(self.path)
+
+
+async def one_at_a_time(
+    stream: faust.StreamT[bytes],
+) -> AsyncIterator[list[faust.EventT[bytes]]]:
+    """The stream's events as batches of one (no batch timer)."""
+    async for event in stream.events():
+        yield [event]
 
 
 def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -> faust.App:
@@ -272,11 +278,18 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
 
     @app.agent(topics["feedback"])
     async def apply_feedback(stream: faust.StreamT[bytes]) -> None:
-        """Feedback in micro-batches: each user's state is written once per batch (one
-        changelog record instead of one per event), in the partition of its last event."""
+        """Feedback one event at a time (the default), or in micro-batches of up to
+        SREC_FEEDBACK_BATCH for bulk replays: each user's state is then written once per
+        batch (one changelog record instead of one per event), in the partition of its
+        last event. Batches cost an idle worker ~0.1 core (the batch timer wakes every
+        max_wait_ms), so they are off unless asked for."""
         await ready()
-        within = settings.max_wait_ms / 1000.0
-        async for events in take_events(stream, FEEDBACK_BATCH, within):
+        if settings.feedback_batch > 1:
+            within = settings.max_wait_ms / 1000.0
+            batches = take_events(stream, settings.feedback_batch, within)
+        else:
+            batches = one_at_a_time(stream)
+        async for events in batches:
             updated: dict[bytes, tuple[faust.EventT[bytes], UserState]] = {}
             applied = 0
             labels: list[tuple[str, str]] = []  # (request_id, item_id) of positive events

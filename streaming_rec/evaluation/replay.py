@@ -9,7 +9,7 @@ it against offline baselines on the same split, write docs/quality/<dataset>.{js
    catalog into `items`, one worker (devstack.WorkerProcess) with the settings of
    docs/quality/tuned-<dataset>.json (chosen on the validation split, tune.py) or the
    defaults (--defaults), always SREC_RECENT_ITEMS=10000 so every training item is
-   excluded from its answers.
+   excluded from its answers, and SREC_FEEDBACK_BATCH=500 (a bulk replay).
 3. The training interactions in global time order into `feedback`; wait until the
    worker's consumer group has committed all of them and its popular-now counts equal an
    offline count of the same events.
@@ -61,7 +61,9 @@ PROTOCOL = (
 
 def eval_settings(dataset: str, use_defaults: bool, extra: dict[str, str]) -> dict[str, str]:
     """The worker's model settings: tuned (validation) or defaults, plus --set overrides."""
-    chosen: dict[str, Any] = {"recent_items": 10_000}
+    # every training item stays in the history (excluded from answers); a bulk replay
+    # applies feedback in micro-batches (one state write per user per batch)
+    chosen: dict[str, Any] = {"recent_items": 10_000, "feedback_batch": 500}
     tuned = DOCS / f"tuned-{dataset}.json"
     if not use_defaults and tuned.exists():
         chosen.update(orjson.loads(tuned.read_bytes()))
