@@ -111,6 +111,55 @@ def tune(
     return report
 
 
+def choose_factor_dim(dataset: str, dims: list[int], cases: str = "all") -> dict[str, Any]:
+    """With the tuned settings fixed, try each factor dimension (a fresh replica each: the
+    trainer's factors depend on it) on the validation split; write the best into
+    tuned-<dataset>.json and the trials into factor-dim-<dataset>.md."""
+    movies = load_movies(dataset)
+    split = validation(leave_last_out(interactions(load_ratings(dataset))))
+    items = [m.item_id for m in movies]
+    users = sorted(split.positive_test() if cases == "positive" else split.test)
+    held = {u: split.test[u].item_id for u in users}
+    data = baselines.Interactions.build(split.train, items, users)
+    pct = metrics.popularity_percentiles(dict(zip(items, data.counts.tolist(), strict=True)), items)
+    path = DOCS / f"tuned-{dataset}.json"
+    tuned = orjson.loads(path.read_bytes())
+    catalog = CatalogVectors(load_settings(), movies)
+    rows = []
+    for dim in dims:
+        settings = load_settings(**{**tuned, "factor_dim": dim})
+        recs = OfflineReplica(settings, catalog, split.train).recommend(settings, users)
+        rows.append({"factor_dim": dim, **metrics.summarize(recs, held, pct, len(items))})
+        log.info("factor_dim %d → NDCG@10 %.4f", dim, rows[-1]["ndcg@10"])
+    best = max(rows, key=lambda r: r["ndcg@10"])
+    path.write_bytes(
+        orjson.dumps(
+            {**tuned, "factor_dim": best["factor_dim"]},
+            option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS,
+        )
+    )
+    lines = [
+        f"# Factor dimension on {dataset} — validation split only",
+        "",
+        f"The other settings fixed at `tuned-{dataset}.json`; validation cases: {cases} "
+        f"({len(users)} users); each dimension gets its own replica (the trainer's factors "
+        "depend on it). Command: `python -m streaming_rec.evaluation.tune --dataset "
+        f"{dataset} --factor-dims {','.join(map(str, dims))} --cases {cases}`.",
+        "",
+        "| factor_dim | NDCG@10 | HitRate@10 | coverage | pop. pct |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {r['factor_dim']} | {r['ndcg@10']:.4f} | {r['hit_rate@10']:.4f} "
+            f"| {r['coverage']:.3f} | {r['popularity_percentile']:.1f} |"
+            for r in rows
+        ),
+        "",
+        f"Chosen: {best['factor_dim']} (written to `tuned-{dataset}.json`).",
+    ]
+    (DOCS / f"factor-dim-{dataset}.md").write_text("\n".join(lines) + "\n")
+    return {"rows": rows, "best": best["factor_dim"]}
+
+
 def _markdown(report: dict[str, Any]) -> str:
     mp = report["most_popular"]
     lines = [
@@ -149,8 +198,16 @@ def main() -> None:
         choices=["positive", "all"],
         help="validation cases scored: held-out item rated >= 4, or every held-out item",
     )
+    parser.add_argument(
+        "--factor-dims",
+        help="only choose the factor dimension (e.g. 32,64,128,256) with the tuned settings",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.factor_dims:
+        dims = [int(d) for d in args.factor_dims.split(",")]
+        print(orjson.dumps(choose_factor_dim(args.dataset, dims, args.cases)["best"]).decode())
+        return
     start = None
     if args.start:
         start = orjson.loads((DOCS / f"tuned-{args.start}.json").read_bytes())
