@@ -11,7 +11,9 @@ pair (i, j) takes one step of pairwise logistic regression (BPR):
     w ← w + η · (σ(−w·(f_i − f_j)) · (f_i − f_j) − λ · (w − w₀))
 
 The pull λ towards the configured weights w₀ keeps w from drifting where clicks say
-little, and w stays in [0, W_MAX]. A pairwise loss ignores what all shown items share
+little, and each weight stays within [w₀/4, 4·w₀] (one configured at 0 may grow to 0.5):
+no stream of clicks can switch a part off — text queries keep their text — or let one
+part take over. A pairwise loss ignores what all shown items share
 (the query, the user), so it learns only how the parts should trade off against each other.
 """
 
@@ -27,7 +29,8 @@ import numpy as np
 from streaming_rec.core.ranker import RankingWeights
 
 PARTS = ("alpha", "gamma", "beta", "prior_weight")
-W_MAX = 10.0
+SPAN = 4.0  # a learned weight stays within [w0 / SPAN, w0 * SPAN]
+FROM_ZERO = 0.5  # the most a weight configured at 0 may grow to
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class BlendLearner:
         self.pull = pull
         self._w0 = np.array([getattr(start, p) for p in PARTS], dtype=np.float64)
         self._w = self._w0.copy()
+        self._lo = self._w0 / SPAN
+        self._hi = np.maximum(self._w0 * SPAN, FROM_ZERO)
         self.updates = 0  # pairs learned from
         self.labels = 0  # positive events that named a shown item
 
@@ -81,7 +86,7 @@ class BlendLearner:
 
     def restore(self, saved: dict[str, float]) -> None:
         """Continue from weights saved by :meth:`as_dict` (plus ``learned_pairs``)."""
-        self._w = np.clip(np.array([float(saved[p]) for p in PARTS]), 0.0, W_MAX)
+        self._w = np.clip(np.array([float(saved[p]) for p in PARTS]), self._lo, self._hi)
         self.updates = int(saved.get("learned_pairs", 0))
 
     def learn(self, impression: Impression, engaged: Sequence[str]) -> int:
@@ -100,7 +105,7 @@ class BlendLearner:
                 diff = impression.parts[i] - impression.parts[j]
                 margin = float(self._w @ diff)
                 gradient = _sigmoid(-margin) * diff - self.pull * (self._w - self._w0)
-                self._w = np.clip(self._w + self.rate * gradient, 0.0, W_MAX)
+                self._w = np.clip(self._w + self.rate * gradient, self._lo, self._hi)
                 pairs += 1
         self.updates += pairs
         return pairs

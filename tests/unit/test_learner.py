@@ -5,7 +5,7 @@ from random import Random
 import numpy as np
 import pytest
 
-from streaming_rec.core.learner import PARTS, W_MAX, BlendLearner, Impression, Impressions
+from streaming_rec.core.learner import PARTS, SPAN, BlendLearner, Impression, Impressions
 from streaming_rec.core.ranker import EXPLORE_FROM, RankingWeights, explore
 
 pytestmark = pytest.mark.unit
@@ -52,8 +52,11 @@ def test_a_zero_rate_keeps_the_configured_blend_and_weights_stay_in_bounds() -> 
     assert fixed.weights == START and fixed.updates == 0
     wild = BlendLearner(START, rate=5.0)
     simulate(wild, np.array([0.0, 0.0, 5.0, -5.0]), 200, seed=3)
-    values = [getattr(wild.weights, p) for p in PARTS]
-    assert all(0.0 <= v <= W_MAX for v in values)
+    for p in PARTS:  # within [w0 / SPAN, w0 * SPAN]: no part is switched off or takes over
+        start = getattr(START, p)
+        assert start / SPAN <= getattr(wild.weights, p) <= max(start * SPAN, 0.5)
+    # clicks that shun popular items push the prior down to its floor, not to zero
+    assert wild.weights.prior_weight == pytest.approx(START.prior_weight / SPAN)
 
 
 def test_feedback_on_an_item_that_was_not_shown_teaches_nothing() -> None:
