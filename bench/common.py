@@ -199,9 +199,17 @@ def settings_record(settings: Any) -> dict[str, Any]:
 class Context:
     """Lazily built, shared by the parts of one run; ``close()`` stops what it started."""
 
-    def __init__(self, quick: bool = False, torch_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        quick: bool = False,
+        torch_threads: int | None = None,
+        model_settings: dict[str, str] | None = None,
+    ) -> None:
         self.quick = quick
         self.torch_threads = torch_threads  # None: the package's default (all cores)
+        # settings for the in-process pipeline AND the worker (the worker's environment
+        # drops SREC_* variables, so --set is the way to change them)
+        self.model_settings = dict(model_settings or {})
         self._stack = ExitStack()
         self._tmp = Path(tempfile.mkdtemp(prefix="srec-bench-"))
         self._movies: list[Any] | None = None
@@ -228,6 +236,7 @@ class Context:
             bootstrap = bootstrap or "127.0.0.1:9"  # no broker needed in process
             tag = RUN_ID.rsplit("-", 1)[1]
             self._settings = load_settings(
+                **self.model_settings,
                 bootstrap_servers=bootstrap,
                 topic_prefix=f"bench{tag}.",
                 app_id=f"srec-bench-{tag}",
@@ -292,6 +301,7 @@ class Context:
         extra = {}
         if self.torch_threads:
             extra = {k: str(self.torch_threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        extra.update({f"SREC_{k.upper()}": str(v) for k, v in self.model_settings.items()})
         env = worker_env(settings, "bench-worker", **extra)
         worker = WorkerProcess(env, self._tmp / "worker.log", settings.web_port)
         worker.start()

@@ -4,6 +4,7 @@
     .venv/bin/python bench/run_all.py --scale 100k         # index at 100k only
     .venv/bin/python bench/run_all.py --only floor,idle    # some parts
     .venv/bin/python bench/run_all.py --quick              # small and short: a smoke run
+    .venv/bin/python bench/run_all.py --set explore_share=0 --set learn_rate=0  # an A/B
 
 The Kafka parts (idle, load, freshness) start a broker of their own (or use
 KAFKA_BOOTSTRAP_SERVERS), topics with a unique prefix, the ML-1M catalog and ONE worker,
@@ -46,6 +47,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", default="", help="output folder (default docs/bench)")
     parser.add_argument("--rates", default="", help="load rates (q/s), e.g. 10,50,100")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the in-process pipeline and the worker, e.g. explore_share=0",
+    )
     args = parser.parse_args(argv)
     wanted = []
     for name in args.only.split(","):
@@ -61,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.out:
         set_out_dir(Path(args.out))
-    recorded = ("only", "scale", "quick", "rates", "torch_threads", "ef_construction")
+    recorded = ("only", "scale", "quick", "rates", "torch_threads", "ef_construction", "set")
     OPTIONS.update({k: v for k, v in vars(args).items() if k in recorded})
-    ctx = Context(quick=args.quick, torch_threads=args.torch_threads)
+    model_settings = dict(item.split("=", 1) for item in args.set)
+    ctx = Context(quick=args.quick, torch_threads=args.torch_threads, model_settings=model_settings)
     started = time.monotonic()
     try:
         for part in args.parts:
