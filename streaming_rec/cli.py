@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
@@ -47,13 +48,46 @@ def main() -> None:
 @main.command()
 def worker() -> None:
     """Run one worker (items, queries and feedback agents) until stopped."""
-    from faust.worker import Worker
-
     from streaming_rec.bootstrap import build_worker_app
+
+    _GuardedWorker = _guarded_worker_class()  # noqa: N806
 
     settings = _settings()
     app = build_worker_app(settings)
-    Worker(app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
+    _GuardedWorker(app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
+
+
+SHUTDOWN_GRACE_S = 6.0
+
+
+def _guarded_worker_class() -> type:
+    """Faust's Worker with a shutdown watchdog. A worker whose broker vanished was seen
+    ignoring SIGTERM (its graceful stop waits on the broker forever, spinning); after
+    SIGTERM/SIGINT a daemon timer forces the exit after SHUTDOWN_GRACE_S. What it drops is
+    only uncommitted work: offsets not committed are consumed again after restart
+    (at-least-once), so nothing is lost, a few messages may be processed twice."""
+    import os
+    import threading
+
+    from faust.worker import Worker
+
+    class GuardedWorker(Worker):
+        def _schedule_shutdown(self, signal: Any) -> None:
+            def force() -> None:
+                logging.getLogger(__name__).error(
+                    "worker still stopping %.0f s after %s (broker gone?): forcing exit; "
+                    "uncommitted messages will be redelivered",
+                    SHUTDOWN_GRACE_S,
+                    signal,
+                )
+                os._exit(1)
+
+            timer = threading.Timer(SHUTDOWN_GRACE_S, force)
+            timer.daemon = True
+            timer.start()
+            super()._schedule_shutdown(signal)
+
+    return GuardedWorker
 
 
 @main.command()
