@@ -43,6 +43,20 @@ GRID: dict[str, list[Any]] = {
 EVAL_BASE: dict[str, Any] = {"recent_items": 10_000}  # every training item is excluded
 
 
+def _validation(dataset: str, cases: str) -> tuple[Any, ...]:
+    """The validation split and what scoring needs: movies, split, item ids, the users
+    scored (positive cases or all), their held-out items, the interaction matrix and the
+    popularity percentiles."""
+    movies = load_movies(dataset)
+    split = validation(leave_last_out(interactions(load_ratings(dataset))))
+    items = [m.item_id for m in movies]
+    users = sorted(split.positive_test() if cases == "positive" else split.test)
+    held = {u: split.test[u].item_id for u in users}
+    data = baselines.Interactions.build(split.train, items, users)
+    pct = metrics.popularity_percentiles(dict(zip(items, data.counts.tolist(), strict=True)), items)
+    return movies, split, items, users, held, data, pct
+
+
 def tune(
     dataset: str,
     rounds: int = 2,
@@ -52,13 +66,7 @@ def tune(
 ) -> dict[str, Any]:
     """Coordinate search from ``start`` (default: the defaults) over ``names`` (default:
     the whole grid)."""
-    movies = load_movies(dataset)
-    split = validation(leave_last_out(interactions(load_ratings(dataset))))
-    items = [m.item_id for m in movies]
-    users = sorted(split.positive_test() if cases == "positive" else split.test)
-    held = {u: split.test[u].item_id for u in users}
-    data = baselines.Interactions.build(split.train, items, users)
-    pct = metrics.popularity_percentiles(dict(zip(items, data.counts.tolist(), strict=True)), items)
+    movies, split, items, users, held, data, pct = _validation(dataset, cases)
     most_popular = metrics.summarize(baselines.most_popular(data), held, pct, len(items))
     base = load_settings(**EVAL_BASE)
     replica = OfflineReplica(base, CatalogVectors(base, movies), split.train)
@@ -115,13 +123,7 @@ def choose_factor_dim(dataset: str, dims: list[int], cases: str = "all") -> dict
     """With the tuned settings fixed, try each factor dimension (a fresh replica each: the
     trainer's factors depend on it) on the validation split; write the best into
     tuned-<dataset>.json and the trials into factor-dim-<dataset>.md."""
-    movies = load_movies(dataset)
-    split = validation(leave_last_out(interactions(load_ratings(dataset))))
-    items = [m.item_id for m in movies]
-    users = sorted(split.positive_test() if cases == "positive" else split.test)
-    held = {u: split.test[u].item_id for u in users}
-    data = baselines.Interactions.build(split.train, items, users)
-    pct = metrics.popularity_percentiles(dict(zip(items, data.counts.tolist(), strict=True)), items)
+    movies, split, items, users, held, _, pct = _validation(dataset, cases)
     path = DOCS / f"tuned-{dataset}.json"
     tuned = orjson.loads(path.read_bytes())
     catalog = CatalogVectors(load_settings(), movies)

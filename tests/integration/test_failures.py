@@ -57,10 +57,13 @@ def own_settings(bootstrap: str, data_dir: Path) -> Settings:
     )
 
 
-def load_catalog(client: RecClient, movies: list[Movie]) -> None:
-    for movie in movies[:CATALOG]:
-        client.upsert_item(movie.as_item())
-    client.flush()
+def load_catalog(settings: Settings, movies: list[Movie]) -> None:
+    """The topics and the first CATALOG movies in `items`."""
+    ensure_topics(settings, TopicCatalog.load())
+    with RecClient(settings, listen=False) as client:
+        for movie in movies[:CATALOG]:
+            client.upsert_item(movie.as_item())
+        client.flush()
 
 
 def test_sigterm_exits_within_10_s_when_the_broker_is_gone(
@@ -68,9 +71,7 @@ def test_sigterm_exits_within_10_s_when_the_broker_is_gone(
 ) -> None:
     bootstrap, broker_env = own_broker
     settings = own_settings(bootstrap, tmp_path / "worker")
-    ensure_topics(settings, TopicCatalog.load())
-    with RecClient(settings, listen=False) as client:
-        load_catalog(client, movies)
+    load_catalog(settings, movies)
     worker = WorkerProcess(
         worker_env(settings, "fail-worker"), tmp_path / "w.log", settings.web_port
     )
@@ -96,7 +97,7 @@ def test_kill_9_of_one_of_two_workers_loses_no_query_and_no_feedback(
 ) -> None:
     bootstrap, _ = own_broker
     settings = own_settings(bootstrap, tmp_path / "w0")
-    ensure_topics(settings, TopicCatalog.load())
+    load_catalog(settings, movies)
     workers = []
     for n in range(2):
         port = settings.web_port if n == 0 else free_port_pair()
@@ -105,7 +106,6 @@ def test_kill_9_of_one_of_two_workers_loses_no_query_and_no_feedback(
         )
         workers.append(WorkerProcess(env, tmp_path / f"w{n}.log", port))
     with RecClient(settings) as client:
-        load_catalog(client, movies)
         try:
             for worker in workers:
                 worker.start()
