@@ -24,8 +24,10 @@ pytestmark = pytest.mark.integration
 
 
 def genre_share(reply: Recommendation, genres: set[str], by_id: dict[str, Movie]) -> float:
-    hits = [bool(genres & set(by_id[i.item_id].genres)) for i in reply.items if i.item_id in by_id]
-    return sum(hits) / max(len(reply.items), 1)
+    """Share of the items ranked by score (explored slots are, by design, not) in ``genres``."""
+    ranked = [i for i in reply.items if not i.explored]
+    hits = [bool(genres & set(by_id[i.item_id].genres)) for i in ranked if i.item_id in by_id]
+    return sum(hits) / max(len(ranked), 1)
 
 
 def ask_until(

@@ -38,7 +38,10 @@ def test_restart_keeps_user_state_and_index(
     # on a slot may explore, drawn per request (tests/unit/test_learner.py)
     assert after.explanation == before.explanation
     assert [i.item_id for i in after.items[:3]] == [i.item_id for i in before.items[:3]]
+    # the items ranked by score in both answers come in the same order (an explored slot
+    # replaces a different position in each)
     exploited_before = [i.item_id for i in before.items if not i.explored]
     exploited_after = [i.item_id for i in after.items if not i.explored]
-    n = min(len(exploited_before), len(exploited_after))
-    assert exploited_after[:n] == exploited_before[:n]
+    common_before = [i for i in exploited_before if i in set(exploited_after)]
+    common_after = [i for i in exploited_after if i in set(exploited_before)]
+    assert common_after == common_before and len(common_before) >= 3
