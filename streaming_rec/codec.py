@@ -51,6 +51,7 @@ _OMIT_IF_NONE: Final = {
     "item_vector": ("factors",),
     "recommendation": ("error",),
     "dead_letter": ("value_size",),
+    "user_state": ("applied_partition", "applied_offset"),
 }
 _MAX_B64 = (MAX_DIM * 4 + 2) // 3 * 4
 MAX_DEPTH: Final = 1024  # arrays/objects nested in one another: the parser's (orjson's) limit

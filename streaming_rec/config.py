@@ -13,7 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streaming_rec.errors import ConfigError
@@ -153,6 +160,16 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=0, le=65535, description="Health/metrics port (0: off).")
     web_host: str = Field("127.0.0.1", description="Health/metrics bind address.")
     worker_name: str = Field("", description="Name in replies and logs (default host:pid).")
+    session_timeout_s: float = Field(
+        10.0,
+        ge=6,
+        le=300,
+        description="A worker silent this long leaves the consumer group and its partitions "
+        "move to the others (the failover time after a crash; the broker's minimum is 6 s).",
+    )
+    heartbeat_interval_s: float = Field(
+        1.0, gt=0, le=60, description="How often a worker tells the group it is alive (s)."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."
     )
@@ -163,6 +180,14 @@ class Settings(BaseSettings):
         allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
         if not set(value) <= allowed:
             raise ValueError("may contain only letters, digits, '.', '_' and '-'")
+        return value
+
+    @field_validator("heartbeat_interval_s")
+    @classmethod
+    def _heartbeat_within_session(cls, value: float, info: ValidationInfo) -> float:
+        session = info.data.get("session_timeout_s")
+        if session is not None and value * 3 > session:
+            raise ValueError(f"must be at most a third of SREC_SESSION_TIMEOUT_S ({session})")
         return value
 
     @property

@@ -304,6 +304,8 @@ class UserStateRecord(Message):
     history_ts: HistoryTs = ()
     events: Count = 0
     feedback_ts: Timestamp | None = None
+    applied_partition: Count | None = None
+    applied_offset: Count | None = None
     updated_at: Timestamp
 
     @model_validator(mode="after")

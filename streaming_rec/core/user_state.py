@@ -34,6 +34,16 @@ class UserState:
     history: tuple[Event, ...] = ()
     events: int = 0  # every event ever applied (the history keeps the newest ones)
     feedback_ts: float | None = None
+    # (partition, offset) of the last event applied from the feedback stream: an event
+    # delivered again (at-least-once, after a crash) is recognised and not counted twice
+    position: tuple[int, int] | None = None
+
+    def already_applied(self, partition: int, offset: int) -> bool:
+        return (
+            self.position is not None
+            and self.position[0] == partition
+            and offset <= self.position[1]
+        )
 
     def seen(self) -> frozenset[str]:
         return frozenset(e.item_id for e in self.history)
@@ -60,7 +70,7 @@ class UpdateRule:
         if len(history) > self.max_recent:
             history = history[len(history) - self.max_recent :]
         newest = ts if state.feedback_ts is None else max(state.feedback_ts, ts)
-        return UserState(state.user_id, history, state.events + 1, newest)
+        return UserState(state.user_id, history, state.events + 1, newest, state.position)
 
     def window(self) -> int:
         """Events that still count: older ones weigh < 1e-4 of the newest (14 half-lives)."""

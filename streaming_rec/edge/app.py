@@ -12,6 +12,7 @@ send. A message that does not decode goes to `dead-letters`; the agent goes on.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import socket
@@ -116,6 +117,8 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
         producer_linger=0.0,
         stream_wait_empty=False,
         table_standby_replicas=0,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
     )
     topics = {
         spec.name: app.topic(settings.topic(spec.name), partitions=spec.partitions, **RAW)
@@ -242,9 +245,13 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
             received_at = time.time()
             requests = []
             for event in events:
+                where = (event.message.partition, event.message.offset)
                 try:
                     query = codec.decode_query(event.value)
-                    recent_requests.admit(query.user_id, query.request_id)
+                    if not recent_requests.admit(query.user_id, query.request_id, where):
+                        # read again after a rebalance: this worker has answered it
+                        metrics.MESSAGES.labels(settings.topic("queries"), "redelivered").inc()
+                        continue
                 except DecodeError as exc:
                     await to_dead_letters(event, exc)
                     continue
@@ -306,8 +313,14 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
                     state = updated[key][1]
                 else:
                     state = states.load(users.get(key), fb.user_id)
+                where = (event.message.partition, event.message.offset)
+                if state.already_applied(*where):
+                    # delivered again after a crash: the state already counts it
+                    metrics.MESSAGES.labels(settings.topic("feedback"), "redelivered").inc()
+                    continue
                 ts = fb.ts if fb.ts is not None else event.message.timestamp
-                updated[key] = (event, service.apply_feedback(state, fb.item_id, fb.event, ts))
+                state = service.apply_feedback(state, fb.item_id, fb.event, ts)
+                updated[key] = (event, dataclasses.replace(state, position=where))
                 applied += 1
                 if fb.request_id is not None and settings.event_weights[fb.event] > 0:
                     labels.append((fb.request_id, fb.item_id))

@@ -32,7 +32,9 @@ class RecClient:
 
     def __init__(self, settings: Settings, listen: bool = True) -> None:
         self.settings = settings
-        self._producer = KafkaProducer(**client_config(settings), acks="all", linger_ms=0)
+        self._producer = KafkaProducer(
+            **client_config(settings), acks="all", enable_idempotence=True, linger_ms=0
+        )
         self._replies: dict[str, Recommendation] = {}
         self._arrived = threading.Condition()
         self._stop = threading.Event()

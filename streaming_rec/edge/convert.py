@@ -172,6 +172,11 @@ def state_from_bytes(raw: bytes | None, user_id: str) -> UserState:
         history=tuple(map(Event, record.history_items, record.history_events, record.history_ts)),
         events=record.events,
         feedback_ts=record.feedback_ts,
+        position=(
+            (record.applied_partition, record.applied_offset)
+            if record.applied_partition is not None and record.applied_offset is not None
+            else None
+        ),
     )
 
 
@@ -184,6 +189,8 @@ def state_to_bytes(state: UserState) -> bytes:
             history_ts=[e.ts for e in state.history],
             events=state.events,
             feedback_ts=state.feedback_ts,
+            applied_partition=state.position[0] if state.position else None,
+            applied_offset=state.position[1] if state.position else None,
             updated_at=time.time(),
         )
     )

@@ -10,6 +10,11 @@ whose clients happen to pick the same id are not mixed up. Only a 64-bit hash of
 is kept (≈ 165 bytes an entry, 16 MB at the default capacity); two different pairs share
 one with a chance of about n²/2⁶⁵ (3·10⁻¹⁰ for 100,000), and Python's per-process hash
 seed keeps clients from forging such a pair.
+
+The same message read twice (after a rebalance or a crash, at-least-once delivery
+re-reads from the last committed offset) is not a client's duplicate: ``admit`` knows it
+by its (partition, offset) and returns False, and the worker skips it quietly instead of
+dead-lettering it.
 """
 
 from __future__ import annotations
@@ -39,24 +44,30 @@ class RecentRequests:
         self.capacity = capacity
         self.ttl_s = ttl_s
         self._clock = clock
-        self._seen: OrderedDict[int, float] = OrderedDict()  # hash of a pair → first seen
+        # hash of a pair → (first seen, (partition, offset) of the message that carried it)
+        self._seen: OrderedDict[int, tuple[float, tuple[int, int] | None]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._seen)
 
-    def admit(self, user_id: str, request_id: str) -> None:
-        """Remember the pair; DecodeError naming ``query.request_id`` if it was seen recently."""
+    def admit(self, user_id: str, request_id: str, where: tuple[int, int] | None = None) -> bool:
+        """Remember the pair and return True; return False when it is the very message seen
+        before (same ``where``: redelivered); DecodeError naming ``query.request_id`` when
+        another message repeated a recent pair."""
         now = self._clock()
         while self._seen:
-            oldest, first_seen = next(iter(self._seen.items()))
+            oldest, (first_seen, _) = next(iter(self._seen.items()))
             if now - first_seen < self.ttl_s:
                 break
             del self._seen[oldest]
         pair = hash((user_id, request_id))
         if pair in self._seen:
+            if where is not None and self._seen[pair][1] == where:
+                return False
             raise DecodeError(
                 "query.request_id", "duplicate of a recent query of this user", request_id
             )
-        self._seen[pair] = now
+        self._seen[pair] = (now, where)
         if len(self._seen) > self.capacity:
             self._seen.popitem(last=False)
+        return True

@@ -10,7 +10,7 @@ _MS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
 MESSAGES = Counter(
     "messages_total",
-    "Messages handled, by topic and outcome (ok, dead_letter).",
+    "Messages handled, by topic and outcome (ok, dead_letter, expired, redelivered).",
     ["topic", "outcome"],
     namespace=_NS,
     registry=REGISTRY,

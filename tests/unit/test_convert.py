@@ -2,6 +2,7 @@
 dead letters that fit in one Kafka message."""
 
 import base64
+import dataclasses
 
 import pytest
 
@@ -26,6 +27,18 @@ def test_a_user_state_round_trips_through_the_table_encoding() -> None:
     state = rule.apply(rule.apply(UserState("u"), "a", "click", 1.0), "b", "dislike", 2.5)
     assert state_from_bytes(state_to_bytes(state), "u") == state
     assert state_from_bytes(None, "u") == UserState("u")
+
+
+def test_a_user_state_keeps_the_position_of_its_last_event_and_knows_a_redelivery() -> None:
+    rule = UpdateRule({"click": 1.0})
+    state = dataclasses.replace(rule.apply(UserState("u"), "a", "click", 1.0), position=(2, 41))
+    restored = state_from_bytes(state_to_bytes(state), "u")
+    assert restored.position == (2, 41)
+    assert rule.apply(restored, "b", "click", 2.0).position == (2, 41)  # the edge moves it
+    assert restored.already_applied(2, 41) and restored.already_applied(2, 7)
+    assert not restored.already_applied(2, 42)
+    assert not restored.already_applied(3, 7)  # another partition (partitions were added)
+    assert not UserState("u").already_applied(0, 0)
 
 
 def test_the_state_cache_trusts_only_the_bytes_it_wrote() -> None:

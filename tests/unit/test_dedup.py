@@ -59,3 +59,11 @@ def test_bad_settings_are_refused() -> None:
         RecentRequests(capacity=0)
     with pytest.raises(ValueError):
         RecentRequests(ttl_s=0)
+
+
+def test_the_same_message_read_again_is_a_redelivery_not_a_duplicate() -> None:
+    recent = RecentRequests()
+    assert recent.admit("alice", "r1", (3, 100)) is True
+    assert recent.admit("alice", "r1", (3, 100)) is False  # re-read after a rebalance
+    with pytest.raises(DecodeError, match=r"query\.request_id"):
+        recent.admit("alice", "r1", (3, 101))  # the client sent it again
