@@ -160,6 +160,13 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=0, le=65535, description="Health/metrics port (0: off).")
     web_host: str = Field("127.0.0.1", description="Health/metrics bind address.")
     worker_name: str = Field("", description="Name in replies and logs (default host:pid).")
+    snapshot_interval_s: float = Field(
+        300.0,
+        ge=0,
+        description="How often a worker writes its items (index, catalog, offsets) to the "
+        "data folder when they changed, so that a restart reads only the tail of "
+        "item-vectors (0: never).",
+    )
     session_timeout_s: float = Field(
         10.0,
         ge=6,

@@ -117,6 +117,13 @@ class Recommender:
                 np.stack([self._item_vector(content, f) for _, content, f in upserts]),
             )
 
+    def restore_items(self, index: VectorIndex, catalog: Catalog) -> None:
+        """Take the items of a snapshot (or empty ones, to rebuild)."""
+        if index.dim != self.index.dim:
+            raise ValueError(f"index dim {index.dim} != {self.index.dim}")
+        self.index = index
+        self.catalog = catalog
+
     def _item_vector(self, content: np.ndarray, factors: np.ndarray | None) -> np.ndarray:
         if not self.factor_dim:
             return content

@@ -46,6 +46,7 @@ from streaming_rec.edge.convert import (
 from streaming_rec.edge.dedup import RecentRequests
 from streaming_rec.edge.kafka_config import faust_broker_kwargs
 from streaming_rec.edge.replica import TopicReplica, item_vector_updates
+from streaming_rec.edge.snapshots import ItemSnapshots
 from streaming_rec.errors import DecodeError
 from streaming_rec.topics import TopicCatalog
 
@@ -185,7 +186,19 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
             )
         await on_compute(service.observe_popularity, events)
 
-    index_replica = TopicReplica(settings, settings.topic("item-vectors"), apply_item_vectors)
+    snapshots = ItemSnapshots(settings, service)
+    start = snapshots.load()
+
+    async def forget_snapshot(problem: str) -> None:
+        await on_compute(snapshots.forget, problem)
+
+    index_replica = TopicReplica(
+        settings,
+        settings.topic("item-vectors"),
+        apply_item_vectors,
+        start=start,
+        on_stale=forget_snapshot,
+    )
     popularity_replica = TopicReplica(settings, settings.topic("feedback"), count_popularity)
 
     @app.task
@@ -195,6 +208,19 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
     @app.task
     async def replicate_popularity() -> None:
         await popularity_replica.run()
+
+    if settings.snapshot_interval_s > 0:
+
+        @app.task
+        async def first_snapshot() -> None:
+            """Once caught up (a fresh build or a long tail is worth keeping at once)."""
+            await index_replica.caught_up.wait()
+            await on_compute(snapshots.save, dict(index_replica.position))
+
+        @app.timer(interval=settings.snapshot_interval_s)
+        async def snapshot_items() -> None:
+            if index_replica.caught_up.is_set():
+                await on_compute(snapshots.save, dict(index_replica.position))
 
     def is_ready() -> bool:
         return index_replica.caught_up.is_set() and popularity_replica.caught_up.is_set()

@@ -37,6 +37,19 @@ INDEX_VERSION = Gauge(
 READY = Gauge(
     "ready", "1 once the index has caught up with item-vectors.", namespace=_NS, registry=REGISTRY
 )
+SNAPSHOT_SECONDS = Gauge(
+    "items_snapshot_seconds",
+    "Seconds the last items snapshot took, by operation (load, save).",
+    ["operation"],
+    namespace=_NS,
+    registry=REGISTRY,
+)
+SNAPSHOT_WRITTEN_AT = Gauge(
+    "items_snapshot_written_at",
+    "Unix time of the items snapshot this worker last loaded or wrote.",
+    namespace=_NS,
+    registry=REGISTRY,
+)
 BLEND_WEIGHT = Gauge(
     "blend_weight",
     "Ranking blend in use (alpha, gamma, beta, prior_weight), learned online from clicks.",

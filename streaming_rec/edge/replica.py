@@ -5,13 +5,19 @@ Every worker keeps the whole item index in memory, so each one reads all of
 problem with several workers, and a plain consumer that assigns itself every partition
 is simpler). ``caught_up`` is set once the replica has read up to the end offsets that
 the topic had when the replica started.
+
+A replica may start from given offsets (``start``: partition → next offset, from a
+snapshot) instead of the beginning; ``position`` is the next offset of each partition
+after the records handled so far, which a snapshot of the handler's state records. When
+the start offsets cannot be used (partitions changed, an offset past the end: the topic
+was recreated), ``on_stale`` is awaited and the replica reads from the beginning.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
@@ -29,13 +35,24 @@ Handler = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
 class TopicReplica:
     """Feeds every record of ``topic`` to ``handler`` in batches, in offset order per partition."""
 
-    def __init__(self, settings: Settings, topic: str, handler: Handler, batch: int = 2000) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        handler: Handler,
+        batch: int = 2000,
+        start: Mapping[int, int] | None = None,
+        on_stale: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self.settings = settings
         self.topic = topic
         self.handler = handler
         self.batch = batch
+        self.start = dict(start) if start is not None else None
+        self.on_stale = on_stale
         self.caught_up = asyncio.Event()
         self.records = 0
+        self.position: dict[int, int] = {}
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -49,9 +66,14 @@ class TopicReplica:
         try:
             partitions = await self._partitions(consumer)
             consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
             targets = await consumer.end_offsets(partitions)
-            log.info("replicating %s (%d records to catch up)", self.topic, sum(targets.values()))
+            firsts = await consumer.beginning_offsets(partitions)
+            start = await self._usable_start(firsts, targets)
+            for tp in partitions:
+                self.position[tp.partition] = start.get(tp.partition, firsts[tp])
+                consumer.seek(tp, self.position[tp.partition])
+            behind = sum(targets[tp] - self.position[tp.partition] for tp in partitions)
+            log.info("replicating %s (%d records to catch up)", self.topic, behind)
             while True:
                 if not self.caught_up.is_set() and await self._reached(consumer, targets):
                     log.info("replica of %s caught up: %d records", self.topic, self.records)
@@ -61,8 +83,34 @@ class TopicReplica:
                 if records:
                     self.records += len(records)
                     await self.handler(records)
+                    for tp, batch in fetched.items():
+                        if batch:
+                            self.position[tp.partition] = batch[-1].offset + 1
         finally:
             await consumer.stop()
+
+    async def _usable_start(
+        self, firsts: Mapping[TopicPartition, int], ends: Mapping[TopicPartition, int]
+    ) -> dict[int, int]:
+        """The start offsets, if they fit the topic as it is now; else {} (the beginning)."""
+        if self.start is None:
+            return {}
+        problem = None
+        if set(self.start) != {tp.partition for tp in ends}:
+            problem = f"partitions {sorted(self.start)} but the topic has {len(ends)}"
+        else:
+            for tp, end in ends.items():
+                at = self.start[tp.partition]
+                if not firsts[tp] <= at <= end:
+                    problem = (
+                        f"offset {at} of partition {tp.partition} not in [{firsts[tp]}, {end}]"
+                    )
+                    break
+        if problem is None:
+            return self.start
+        if self.on_stale is not None:
+            await self.on_stale(problem)
+        return {}
 
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         for _ in range(100):

@@ -215,12 +215,16 @@ def test_save_load_round_trip(tmp_path: Path, rng: np.random.Generator) -> None:
     assert all(f"s{i}" in loaded for i in range(1, 100, 3)) and "s0" not in loaded
     for query in random_unit(rng, 20):
         assert loaded.search(query, 10) == index.search(query, 10)
+    live = [f"s{i}" for i in range(100) if i % 3]
+    np.testing.assert_array_equal(loaded.vectors(live), index.vectors(live))
     loaded.upsert(["fresh"], random_unit(rng, 1))
     assert "fresh" in loaded and len(loaded) == len(index) + 1
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("damage", ["index", "ids", "manifest", "missing", "dim", "format"])
+@pytest.mark.parametrize(
+    "damage", ["index", "ids", "vectors", "manifest", "missing", "dim", "format"]
+)
 def test_bad_snapshot_raises(tmp_path: Path, rng: np.random.Generator, damage: str) -> None:
     index = HnswIndex(DIM)
     index.upsert([f"s{i}" for i in range(20)], random_unit(rng, 20))
@@ -233,6 +237,8 @@ def test_bad_snapshot_raises(tmp_path: Path, rng: np.random.Generator, damage: s
         (snap / "index.bin").write_bytes(bytes(raw))
     elif damage == "ids":
         (snap / "ids.json").write_text('{"next_label": 0, "items": []}')
+    elif damage == "vectors":
+        (snap / "vectors.npy").write_bytes((snap / "vectors.npy").read_bytes()[:-8])
     elif damage == "manifest":
         (snap / "manifest.json").write_text("{not json")
     elif damage == "missing":
