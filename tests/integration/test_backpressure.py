@@ -25,7 +25,13 @@ pytestmark = pytest.mark.integration
 
 FLOOD = 8000  # ~30× what the worker answers in a second on this machine
 DEADLINE_MS = 8000
-WORDS = "a slow thoughtful drama about family secrets in a small town with great actors".split()
+TEXTS = (
+    "a slow thoughtful drama about family secrets",
+    "a small town comedy with great actors",
+    "space adventure with robots and aliens",
+    "a scary haunted house on a stormy night",
+    "animated film for children about talking animals",
+)
 
 
 def rss_mib(pid: int) -> float:
@@ -78,7 +84,7 @@ def test_a_flood_keeps_memory_bounded_and_the_backlog_drains(
             started = time.monotonic()
             sent = []
             for i in range(FLOOD):
-                text = " ".join(WORDS[(i + j) % len(WORDS)] for j in range(8))
+                text = f"{TEXTS[i % len(TEXTS)]} {i}"
                 sent.append(client.send_query(f"u-flood-{i % 500}", text, k=10))
             client.flush()
             flood_s = time.monotonic() - started
