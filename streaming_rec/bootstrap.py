@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING
 
 from streaming_rec.config import Settings
@@ -54,6 +55,7 @@ def build_recommender(settings: Settings, embedder: Embedder | None = None) -> R
         m=settings.hnsw_m,
         ef_construction=settings.hnsw_ef_construction,
         ef_search=settings.hnsw_ef_search,
+        threads=settings.hnsw_threads or os.cpu_count() or 1,
     )
     weights = ranking_weights(settings)
     rule = update_rule(settings)

@@ -178,9 +178,44 @@ def feedback(user_id: str, item_id: str, event: str, request_id: str | None) -> 
 @main.command("load-catalog")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def load_catalog(path: Path) -> None:
-    """Publish items from a JSON-lines file (one item message per line)."""
-    items = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
-    _publish_items(items)
+    """Publish items from a JSON-lines file (one item message per line), streamed with a
+    progress bar; ends with the items/s. A line that is not a JSON object with an item_id
+    is skipped and named; the workers check every other field (and dead-letter)."""
+    from tqdm import tqdm
+
+    from streaming_rec.edge.client import RecClient
+
+    published, skipped = 0, 0
+    started = time.perf_counter()
+    with (
+        RecClient(_settings(), listen=False, bulk=True) as client,
+        path.open("rb") as lines,
+        tqdm(
+            total=path.stat().st_size, unit="B", unit_scale=True, desc="items", file=sys.stderr
+        ) as bar,
+    ):
+        for number, line in enumerate(lines, 1):
+            bar.update(len(line))
+            if not line.strip():
+                continue
+            try:
+                item = orjson.loads(line)
+                if not isinstance(item, dict) or not isinstance(item.get("item_id"), str):
+                    raise ValueError("not a JSON object with a string item_id")
+            except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+                skipped += 1
+                if skipped <= 20:
+                    click.echo(f"{path}:{number}: skipped: {exc}", err=True)
+                continue
+            client.upsert_item(item)
+            published += 1
+        client.flush(timeout=600)
+    seconds = time.perf_counter() - started
+    note = f"; {skipped} lines skipped" if skipped else ""
+    click.echo(
+        f"published {published} items in {seconds:.1f} s "
+        f"({published / max(seconds, 1e-9):,.0f} items/s){note}"
+    )
 
 
 @main.command("demo-catalog")
@@ -208,7 +243,7 @@ def _publish_items(items: list[dict[str, object]]) -> None:
     from streaming_rec.edge.client import RecClient
 
     started = time.perf_counter()
-    with RecClient(_settings(), listen=False) as client:
+    with RecClient(_settings(), listen=False, bulk=True) as client:
         for item in tqdm(items, desc="items", unit="item", file=sys.stderr):
             client.upsert_item(item)
         client.flush()

@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     hnsw_ef_construction: int = Field(200, ge=8, le=2000, description="HNSW build beam.")
     hnsw_ef_search: int = Field(64, ge=8, le=4000, description="HNSW search beam.")
     hnsw_capacity: int = Field(10_000, ge=16, description="Initial index capacity (grows).")
+    hnsw_threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="Threads that add a batch of vectors to the index (0: one per core).",
+    )
 
     # --- Ranking (the model s = α⟨x,v⟩ + γ⟨u,v⟩ + prior) -----------------------------------
     alpha: float = Field(1.0, ge=0, description="Weight of the query text.")

@@ -30,10 +30,16 @@ from streaming_rec.schemas import Recommendation
 class RecClient:
     """Producer for queries/feedback/items and a reply listener for recommendations."""
 
-    def __init__(self, settings: Settings, listen: bool = True) -> None:
+    def __init__(self, settings: Settings, listen: bool = True, bulk: bool = False) -> None:
+        """``bulk``: batch records for throughput (catalog loads) rather than sending each
+        one at once (queries, where every millisecond counts)."""
         self.settings = settings
         self._producer = KafkaProducer(
-            **client_config(settings), acks="all", enable_idempotence=True, linger_ms=0
+            **client_config(settings),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=20 if bulk else 0,
+            batch_size=512 * 1024 if bulk else 16 * 1024,
         )
         self._replies: dict[str, Recommendation] = {}
         self._arrived = threading.Condition()

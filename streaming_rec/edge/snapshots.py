@@ -33,6 +33,7 @@ class ItemSnapshots:
         self.folder = settings.data_dir / "items-snapshot"
         self.service = service
         self.ef_search = settings.hnsw_ef_search
+        self.threads = service.index.threads if isinstance(service.index, HnswIndex) else 1
         self.fingerprint: dict[str, Any] = {
             "model": service.embedder.name,
             "dim": service.index.dim,
@@ -46,7 +47,9 @@ class ItemSnapshots:
         or None when the index is to be built from the beginning of the topic."""
         started = time.monotonic()
         try:
-            snapshot = load_items(self.folder, self.fingerprint, ef_search=self.ef_search)
+            snapshot = load_items(
+                self.folder, self.fingerprint, ef_search=self.ef_search, threads=self.threads
+            )
         except SnapshotError as exc:
             if self.folder.exists():
                 log.warning(
