@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 WORKERS ?= 1
+EMBED_WORKERS ?= 0
 KAFKA_PORT ?= 9092
 export KAFKA_PORT
 
@@ -35,8 +36,8 @@ kafka-down: ## Stop the local broker
 topics: install ## Create the topics of topics/topics.json (idempotent)
 	$(PY) -m streaming_rec topics
 
-run-workers: install data ## Broker (unless KAFKA_BOOTSTRAP_SERVERS is set), topics, demo catalog, WORKERS=n workers
-	WORKERS=$(WORKERS) deploy/run-workers.sh
+run-workers: install data ## Broker (unless KAFKA_BOOTSTRAP_SERVERS is set), topics, demo catalog, WORKERS=n workers [EMBED_WORKERS=m]
+	WORKERS=$(WORKERS) EMBED_WORKERS=$(EMBED_WORKERS) deploy/run-workers.sh
 
 test: install data ## Every test tier; starts (and stops) its own broker on its own port
 	$(PY) -m pytest tests

@@ -81,6 +81,10 @@ def build_worker_app(settings: Settings) -> faust.App:
     catalog = TopicCatalog.load()
     if settings.create_topics:
         ensure_topics(settings, catalog)
+    if settings.role == "embed":
+        from streaming_rec.edge.embed_app import build_embed_app
+
+        return build_embed_app(settings, build_embedder(settings), catalog)
     return build_app(settings, build_recommender(settings), catalog)
 
 

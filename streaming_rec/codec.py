@@ -24,6 +24,7 @@ from streaming_rec.errors import DecodeError
 from streaming_rec.schemas import (
     MAX_DIM,
     DeadLetter,
+    EmbeddedQuery,
     Feedback,
     Item,
     ItemVector,
@@ -42,8 +43,9 @@ KINDS: Final = (
     "recommendation",
     "dead_letter",
     "user_state",
+    "embedded_query",
 )
-_ARRAY_FIELDS: Final = {"item_vector": ("vector", "factors")}
+_ARRAY_FIELDS: Final = {"item_vector": ("vector", "factors"), "embedded_query": ("vector",)}
 _OMIT_IF_NONE: Final = {
     "query": ("filters", "sent_at", "deadline_ms"),
     "feedback": ("ts", "request_id"),
@@ -52,6 +54,7 @@ _OMIT_IF_NONE: Final = {
     "recommendation": ("error",),
     "dead_letter": ("value_size",),
     "user_state": ("applied_partition", "applied_offset"),
+    "embedded_query": ("vector",),
 }
 _MAX_B64 = (MAX_DIM * 4 + 2) // 3 * 4
 MAX_DEPTH: Final = 1024  # arrays/objects nested in one another: the parser's (orjson's) limit
@@ -242,6 +245,12 @@ def decode_query(raw: bytes | None) -> Query:
     return _validate("query", Query, _load("query", raw))
 
 
+def decode_embedded_query(raw: bytes | None) -> EmbeddedQuery:
+    """A query with its encoded text, from ``embedded-queries``."""
+    data = _arrays("embedded_query", _load("embedded_query", raw))
+    return _validate("embedded_query", EmbeddedQuery, data)
+
+
 def decode_feedback(raw: bytes | None) -> Feedback:
     """A feedback event from the ``feedback`` topic."""
     return _validate("feedback", Feedback, _load("feedback", raw))
@@ -294,6 +303,8 @@ def _dump(kind: str, message: BaseModel) -> bytes:
     for name in _OMIT_IF_NONE.get(kind, ()):
         if data[name] is None:
             del data[name]
+    if isinstance(message, EmbeddedQuery):  # the query inside, as written on `queries`
+        data["query"] = orjson.loads(_dump("query", message.query))
     for name in _ARRAY_FIELDS.get(kind, ()):
         if data.get(name) is not None:
             data[name] = vector_to_b64(data[name])
@@ -302,6 +313,10 @@ def _dump(kind: str, message: BaseModel) -> bytes:
 
 def encode_query(query: Query) -> bytes:
     return _dump("query", query)
+
+
+def encode_embedded_query(message: EmbeddedQuery) -> bytes:
+    return _dump("embedded_query", message)
 
 
 def encode_feedback(feedback: Feedback) -> bytes:
@@ -337,6 +352,7 @@ _DECODERS: Final[dict[str, Callable[[bytes | None, bytes | None], BaseModel | No
     "recommendation": lambda _key, raw: decode_recommendation(raw),
     "dead_letter": lambda _key, raw: decode_dead_letter(raw),
     "user_state": lambda _key, raw: decode_user_state(raw),
+    "embedded_query": lambda _key, raw: decode_embedded_query(raw),
 }
 _KINDS_BY_TYPE: Final[dict[type[BaseModel], str]] = {
     Query: "query",
@@ -346,6 +362,7 @@ _KINDS_BY_TYPE: Final[dict[type[BaseModel], str]] = {
     Recommendation: "recommendation",
     DeadLetter: "dead_letter",
     UserStateRecord: "user_state",
+    EmbeddedQuery: "embedded_query",
 }
 
 

@@ -162,6 +162,12 @@ class Settings(BaseSettings):
     trainer_web_port: int = Field(6099, ge=0, le=65535, description="Trainer health port.")
 
     # --- Worker --------------------------------------------------------------------------
+    role: Literal["all", "embed", "rank"] = Field(
+        "all",
+        description="What a worker does: all (encode and rank queries, the default); embed "
+        "(encode queries only, e.g. on a GPU, into embedded-queries); rank (answer "
+        "embedded-queries next to the user state, no query encoding).",
+    )
     data_dir: Path = Field(Path("var/worker"), description="Worker state folder.")
     web_port: int = Field(6066, ge=0, le=65535, description="Health/metrics port (0: off).")
     web_host: str = Field("127.0.0.1", description="Health/metrics bind address.")

@@ -258,6 +258,24 @@ class Timings(Message):
     total_ms: Millis = 0.0
 
 
+class EmbeddedQuery(_WithArrays):
+    """Internal (topology "embed → rank"): a query whose text an embed-only worker has
+    encoded, on its way to the rank worker that owns the user. ``source_*`` name the
+    original message in ``queries``: the rank worker deduplicates and applies deadlines by
+    them, so a redelivered query embedded twice is still one query."""
+
+    v: Version = VERSION
+    query: Query
+    vector: Vector | None = None  # the encoded text; None for an empty text ("for you")
+    model: Annotated[str, Field(min_length=1, max_length=256)]
+    embed_ms: Millis = 0.0
+    embedded_by: Name
+    embedded_at: Timestamp
+    source_partition: Count
+    source_offset: Count
+    source_ts: Timestamp  # the original record's time (s): queue time and deadlines
+
+
 class Recommendation(Message):
     v: Version = VERSION
     request_id: RequestId

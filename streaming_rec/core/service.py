@@ -37,6 +37,9 @@ class Request:
     exclude: frozenset[str] = frozenset()
     user: UserState | None = None
     queued_ms: float = 0.0
+    # the text already encoded elsewhere (an embed-only worker), and the time that took
+    vector: np.ndarray | None = None
+    embed_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -167,16 +170,27 @@ class Recommender:
 
     # --- queries ----------------------------------------------------------------------------
     def recommend(self, requests: Sequence[Request]) -> list[Answer]:
+        """Answers in request order. Texts are encoded in one batch, except those that
+        come with their ``vector`` (encoded by an embed-only worker)."""
         started = time.perf_counter()
-        texts = [r.text for r in requests if r.text.strip()]
+        texts = [r.text for r in requests if r.vector is None and r.text.strip()]
         encoded = iter(self.embedder.encode(texts)) if texts else iter(())
         embed_ms = (time.perf_counter() - started) * 1000.0
         weights = self.weights  # one blend for the whole batch
         answers = []
         for request in requests:
-            query = next(encoded) if request.text.strip() else None
-            answers.append(self._answer(request, query, embed_ms, weights))
+            query: np.ndarray | None
+            if request.vector is not None:
+                query, ms = request.vector, request.embed_ms
+            else:
+                query = next(encoded) if request.text.strip() else None
+                ms = embed_ms
+            answers.append(self._answer(request, query, ms, weights))
         return answers
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """The query vectors of ``texts`` (for an embed-only worker)."""
+        return self.embedder.encode(texts)
 
     def _answer(
         self, request: Request, query: np.ndarray | None, embed_ms: float, weights: RankingWeights

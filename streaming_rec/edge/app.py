@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
+import numpy as np
 import orjson
 from aiokafka import ConsumerRecord
 
@@ -36,18 +37,18 @@ from streaming_rec.edge import faust_fixes, metrics
 from streaming_rec.edge.convert import (
     StateCache,
     answer_to_recommendation,
-    dead_letter,
-    dead_letter_key,
     expired_recommendation,
     item_meta,
     item_to_vector_message,
     query_to_request,
 )
+from streaming_rec.edge.dead_letters import DeadLetters
 from streaming_rec.edge.dedup import RecentRequests
 from streaming_rec.edge.kafka_config import faust_broker_kwargs
 from streaming_rec.edge.replica import TopicReplica, item_vector_updates
 from streaming_rec.edge.snapshots import ItemSnapshots
 from streaming_rec.errors import DecodeError
+from streaming_rec.schemas import EmbeddedQuery, Query
 from streaming_rec.topics import TopicCatalog
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,34 @@ async def one_at_a_time(
         yield [event]
 
 
+@dataclasses.dataclass(frozen=True)
+class Incoming:
+    """A query as the answering agent reads it, whichever topic it came from."""
+
+    query: Query
+    where: tuple[int, int]  # (partition, offset) of the message in `queries`
+    sent_at: float
+    vector: np.ndarray | None = None  # encoded by an embed-only worker
+    embed_ms: float = 0.0
+
+
+def check_embedding(message: EmbeddedQuery, model: str, dim: int) -> None:
+    """DecodeError unless the vector was made by this worker's model, in its dimension."""
+    if message.model != model:
+        raise DecodeError(
+            "embedded_query.model",
+            f"encoded by another model; this worker uses {model}",
+            message.model,
+        )
+    if message.vector is None:
+        if message.query.text.strip():
+            raise DecodeError("embedded_query.vector", "missing for a query with text")
+    elif message.vector.shape[0] != dim:
+        raise DecodeError(
+            "embedded_query.vector", f"has {message.vector.shape[0]} dimensions, not {dim}"
+        )
+
+
 def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -> faust.App:
     """The worker's Faust app around ``service`` (built by streaming_rec.bootstrap)."""
     faust_fixes.apply()
@@ -146,24 +175,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
     async def on_compute(fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(compute, fn, *args)
 
-    async def to_dead_letters(event: faust.EventT[bytes], exc: Exception) -> None:
-        message = event.message
-        log.warning(
-            "dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, exc
-        )
-        metrics.MESSAGES.labels(message.topic, "dead_letter").inc()
-        letter = dead_letter(
-            message.topic,
-            message.partition,
-            message.offset,
-            message.key,
-            message.value,
-            exc,
-            worker,
-        )
-        await topics["dead-letters"].send(
-            key=dead_letter_key(message.key), value=codec.encode_dead_letter(letter)
-        )
+    to_dead_letters = DeadLetters(topics["dead-letters"], worker).send
 
     # --- the index replica and popular-now, on every worker ------------------------------
     async def apply_item_vectors(records: Sequence[ConsumerRecord]) -> None:
@@ -263,7 +275,28 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
                     await topics["item-vectors"].send(key=item.item_id.encode(), value=None)
             metrics.MESSAGES.labels(settings.topic("items"), "ok").inc(len(latest))
 
-    @app.agent(topics["queries"])
+    # queries come plain (`queries`, SREC_ROLE=all) or encoded by an embed-only worker
+    # (`embedded-queries`, SREC_ROLE=rank); either way one Incoming per message
+    def plain_query(event: faust.EventT[bytes]) -> Incoming:
+        query = codec.decode_query(event.value)
+        sent_at = query.sent_at if query.sent_at is not None else event.message.timestamp
+        where = (event.message.partition, event.message.offset)
+        return Incoming(query, where, sent_at)
+
+    def embedded_query(event: faust.EventT[bytes]) -> Incoming:
+        message = codec.decode_embedded_query(event.value)
+        check_embedding(message, model_version, service.content_dim)
+        query = message.query
+        sent_at = query.sent_at if query.sent_at is not None else message.source_ts
+        where = (message.source_partition, message.source_offset)  # the original message
+        return Incoming(query, where, sent_at, message.vector, message.embed_ms)
+
+    ranks_embedded = settings.role == "rank"
+    read_query = embedded_query if ranks_embedded else plain_query
+    query_topic = topics["embedded-queries" if ranks_embedded else "queries"]
+    query_topic_name = settings.topic("embedded-queries" if ranks_embedded else "queries")
+
+    @app.agent(query_topic)
     async def answer_queries(stream: faust.StreamT[bytes]) -> None:
         await ready()
         within = settings.max_wait_ms / 1000.0
@@ -271,29 +304,34 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
             received_at = time.time()
             requests = []
             for event in events:
-                where = (event.message.partition, event.message.offset)
                 try:
-                    query = codec.decode_query(event.value)
-                    if not recent_requests.admit(query.user_id, query.request_id, where):
+                    incoming = read_query(event)
+                    query = incoming.query
+                    if not recent_requests.admit(query.user_id, query.request_id, incoming.where):
                         # read again after a rebalance: this worker has answered it
-                        metrics.MESSAGES.labels(settings.topic("queries"), "redelivered").inc()
+                        metrics.MESSAGES.labels(query_topic_name, "redelivered").inc()
                         continue
                 except DecodeError as exc:
                     await to_dead_letters(event, exc)
                     continue
-                sent_at = query.sent_at if query.sent_at is not None else event.message.timestamp
+                sent_at = incoming.sent_at
                 deadline_ms = query.deadline_ms or settings.query_deadline_ms
                 if deadline_ms and (received_at - sent_at) * 1000.0 > deadline_ms:
                     late = expired_recommendation(
                         query, received_at - sent_at, model_version, worker
                     )
-                    metrics.MESSAGES.labels(settings.topic("queries"), "expired").inc()
+                    metrics.MESSAGES.labels(query_topic_name, "expired").inc()
                     await topics["recommendations"].send(
                         key=query.user_id.encode(), value=codec.encode_recommendation(late)
                     )
                     continue
                 state = states.load(users.get(query.user_id.encode()), query.user_id)
-                requests.append(query_to_request(query, state, received_at, sent_at))
+                request = query_to_request(query, state, received_at, sent_at)
+                if incoming.vector is not None:
+                    request = dataclasses.replace(
+                        request, vector=incoming.vector, embed_ms=incoming.embed_ms
+                    )
+                requests.append(request)
             if not requests:
                 continue
             metrics.BATCH_SIZE.observe(len(requests))
@@ -307,7 +345,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
                 await topics["recommendations"].send(
                     key=answer.user_id.encode(), value=codec.encode_recommendation(rec)
                 )
-            metrics.MESSAGES.labels(settings.topic("queries"), "ok").inc(len(requests))
+            metrics.MESSAGES.labels(query_topic_name, "ok").inc(len(requests))
 
     @app.agent(topics["feedback"])
     async def apply_feedback(stream: faust.StreamT[bytes]) -> None:

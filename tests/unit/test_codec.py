@@ -379,6 +379,17 @@ _SEEDS: dict[str, dict[str, Any]] = {
     "recommendation": orjson.loads(codec.encode(_messages()[4])),
     "dead_letter": orjson.loads(codec.encode(_messages()[5])),
     "user_state": orjson.loads(codec.encode(_messages()[6])),
+    "embedded_query": {
+        "query": {**Q, "text": "hi", "k": 3},
+        "vector": codec.vector_to_b64(_unit(8)),
+        "model": "m",
+        "embed_ms": 1.5,
+        "embedded_by": "w",
+        "embedded_at": 1.0,
+        "source_partition": 0,
+        "source_offset": 7,
+        "source_ts": 1.0,
+    },
 }
 _ODD_VALUES: list[Any] = [
     None, True, False, 0, -1, 1, 2**63 - 1, -(2**63), 1.5, -0.0, 1e308, "", "x", "5",

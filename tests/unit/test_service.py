@@ -146,3 +146,23 @@ def test_answers_log_exploration_propensities() -> None:
     [answer] = rec.recommend([Request("r1", "u", text="space love", k=5)])
     assert [s.explored for s in answer.items[:3]] == [False] * 3
     assert all(0.0 < s.propensity <= 1.0 for s in answer.items)
+
+
+def test_a_request_encoded_elsewhere_is_ranked_by_its_vector_not_re_encoded() -> None:
+    rec = service()
+    ghost = rec.embed_queries(["ghost"])[0]
+    calls: list[Sequence[str]] = []
+    encode = rec.embedder.encode
+
+    def counting(texts: Sequence[str]) -> np.ndarray:
+        calls.append(list(texts))
+        return encode(texts)
+
+    rec.embedder.encode = counting  # type: ignore[method-assign]
+    # the text says "space" but the vector (from an embed-only worker) says "ghost"
+    embedded = Request("r1", "u", "space", k=1, vector=ghost, embed_ms=4.5)
+    plain = Request("r2", "u", "love", k=1)
+    first, second = rec.recommend([embedded, plain])
+    assert ids(first) == ["haunt"] and first.timings["embed_ms"] == 4.5
+    assert ids(second) == ["kiss"]
+    assert calls == [["love"]]  # only the plain request's text was encoded
