@@ -178,11 +178,17 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
     to_dead_letters = DeadLetters(topics["dead-letters"], worker).send
 
     # --- the index replica and popular-now, on every worker ------------------------------
+    # Item updates wait while a snapshot is written (it reads the index on a thread of its
+    # own); queries do not: searching and saving both only read the index.
+    items_lock = asyncio.Lock()
+    snapshot_writer = ThreadPoolExecutor(1, thread_name_prefix="srec-snapshot")
+
     async def apply_item_vectors(records: Sequence[ConsumerRecord]) -> None:
         latest = dict(item_vector_updates(records))  # the last update of each item wins
         upserts = [(item_meta(v), v.vector, v.factors) for v in latest.values() if v is not None]
         deletes = [item_id for item_id, v in latest.items() if v is None]
-        await on_compute(service.apply_items, upserts, deletes)
+        async with items_lock:
+            await on_compute(service.apply_items, upserts, deletes)
         metrics.INDEX_SIZE.set(len(service.index))
         metrics.INDEX_VERSION.set(service.index.version)
 
@@ -202,7 +208,14 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
     start = snapshots.load()
 
     async def forget_snapshot(problem: str) -> None:
-        await on_compute(snapshots.forget, problem)
+        async with items_lock:
+            await on_compute(snapshots.forget, problem)
+
+    async def write_snapshot() -> None:
+        async with items_lock:
+            position = dict(index_replica.position)  # read first: never ahead of the items
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(snapshot_writer, snapshots.save, position)
 
     index_replica = TopicReplica(
         settings,
@@ -227,12 +240,12 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
         async def first_snapshot() -> None:
             """Once caught up (a fresh build or a long tail is worth keeping at once)."""
             await index_replica.caught_up.wait()
-            await on_compute(snapshots.save, dict(index_replica.position))
+            await write_snapshot()
 
         @app.timer(interval=settings.snapshot_interval_s)
         async def snapshot_items() -> None:
             if index_replica.caught_up.is_set():
-                await on_compute(snapshots.save, dict(index_replica.position))
+                await write_snapshot()
 
     def is_ready() -> bool:
         return index_replica.caught_up.is_set() and popularity_replica.caught_up.is_set()

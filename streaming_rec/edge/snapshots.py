@@ -6,8 +6,8 @@ offsets. A missing, damaged or foreign snapshot (another model, other dimensions
 topic) is reported in one log line and the index is rebuilt from the whole topic; so is a
 snapshot whose offsets do not fit the topic (it was recreated). While running, the worker
 writes a new snapshot every ``SREC_SNAPSHOT_INTERVAL_S`` when its items changed. Saving runs
-on the compute thread, so queries wait for it (milliseconds for the demo catalog; ~8 s at
-a million items, docs/bench).
+on a thread of its own while item updates wait (queries go on: saving and searching only
+read the index); at a million items it takes ~25 s (docs/bench/catalog_scale.json).
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ class ItemSnapshots:
         self.saved_version = None
 
     def save(self, position: Mapping[int, int]) -> bool:
-        """Write a snapshot if the items changed since the last one (on the compute thread,
-        with ``position`` read before it: the items may go further, never less far)."""
+        """Write a snapshot if the items changed since the last one (with no item update
+        meanwhile, and ``position`` read before: the items may go further, never less far)."""
         index = self.service.index
         if not isinstance(index, HnswIndex) or index.version == self.saved_version:
             return False

@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,15 +143,18 @@ def steady_load(
 
 def assert_nothing_lost(
     client: RecClient, load: Load, worker: WorkerProcess, settings: Settings
-) -> None:
+) -> dict[str, str]:
     """Every query sent is answered and every click is in its user's state exactly once
-    (none lost, none counted twice when a partition is read again after the fault)."""
+    (none lost, none counted twice when a partition is read again after the fault).
+    Returns the worker that answered each query."""
     answered: dict[str, float] = {}
+    answered_by: dict[str, str] = {}
     lost = []
     for request_id, at in load.sent.items():
         try:
             reply = client.wait(request_id, timeout=max(1.0, at + 90 - time.time()))
             answered[request_id] = reply.produced_at - at
+            answered_by[request_id] = reply.worker
         except Exception:
             lost.append(request_id)
     print(
@@ -182,6 +186,7 @@ def assert_nothing_lost(
             if outcome == "dead_letter":  # a redelivery is not bad input
                 assert count == 0
     assert not wrong
+    return answered_by
 
 
 def new_users(client: RecClient, prefix: str) -> list[str]:
@@ -252,3 +257,40 @@ def test_the_broker_stopped_and_started_again_under_load_loses_nothing(
             assert_nothing_lost(client, load, worker, settings)
         finally:
             worker._kill()
+
+
+def test_a_second_worker_joining_under_load_takes_partitions_and_their_users(
+    kafka_bootstrap: str, movies: list[Movie], tmp_path: Path
+) -> None:
+    """`make run-workers WORKERS=2` in motion: the group rebalances when a worker joins,
+    the users of the partitions that move are served by the new worker with their state
+    (recovered from the changelog), and nothing is lost or counted twice."""
+    settings = own_settings(kafka_bootstrap, tmp_path / "w0")
+    load_catalog(settings, movies)
+    workers = []
+    for n in range(2):
+        port = settings.web_port if n == 0 else free_port_pair()
+        env = worker_env(
+            settings, f"join-w{n}", SREC_WEB_PORT=str(port), SREC_DATA_DIR=str(tmp_path / f"w{n}")
+        )
+        workers.append(WorkerProcess(env, tmp_path / f"w{n}.log", port))
+
+    def join() -> None:
+        workers[1].start()
+        workers[1].wait_ready(min_items=CATALOG, timeout=240)
+
+    with RecClient(settings) as client:
+        try:
+            workers[0].start()
+            workers[0].wait_ready(min_items=CATALOG, timeout=240)
+            users = new_users(client, "u-join")
+            items = [m.item_id for m in movies[:CATALOG]]
+            load = steady_load(client, users, items, 25, 3, join)
+            answered_by = assert_nothing_lost(client, load, workers[0], settings)
+            last = sorted(load.sent, key=load.sent.__getitem__)[-50:]
+            by_worker = Counter(answered_by[r] for r in last)
+            print(f"the last 50 queries answered by {dict(by_worker)}")
+            assert set(by_worker) == {"join-w0", "join-w1"}  # the partitions were split
+        finally:
+            for worker in workers:
+                worker._kill()
