@@ -94,6 +94,7 @@ def idle(client: RecClient, n: int) -> dict[str, Any]:
 
 
 def run(topology: str, bootstrap: str, tmp: Path, quick: bool) -> dict[str, Any]:
+    (tmp / topology).mkdir(parents=True, exist_ok=True)
     settings = fresh(bootstrap, tmp / topology, "rank")
     movies = load_movies("ml-1m")
     with RecClient(settings, listen=False, bulk=True) as loader:
