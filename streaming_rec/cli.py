@@ -35,7 +35,18 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
-@click.group()
+class _Group(click.Group):
+    """Our errors (bad settings, a broker that refuses us) end as one clear line, not a
+    traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StreamingRecError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group)
 def main() -> None:
     """streaming_rec: a streaming, real-time recommender on Kafka."""
     logging.basicConfig(

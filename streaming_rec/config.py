@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     sasl_username: str | None = Field(None, description="SASL user name.")
     sasl_password: SecretStr | None = Field(None, description="SASL password (never logged).")
     ssl_cafile: Path | None = Field(None, description="CA bundle to verify the brokers with.")
+    ssl_certfile: Path | None = Field(
+        None, description="Client certificate (PEM) for mutual TLS; needs SREC_SSL_KEYFILE."
+    )
+    ssl_keyfile: Path | None = Field(
+        None, description="Private key (PEM, unencrypted) of SREC_SSL_CERTFILE."
+    )
     topic_prefix: str = Field("srec.", description="Prefix of every topic name.")
     app_id: str = Field("streaming-rec", description="Faust app id = consumer group id.")
     create_topics: bool = Field(True, description="Create missing topics at worker start.")

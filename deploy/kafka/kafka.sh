@@ -16,6 +16,17 @@
 #                                           e.g. KAFKA_VERSION=3.9.1 KAFKA_LIB_DIR=/tmp/k391/lib
 #   JAVA_HOME              (java from PATH when unset)
 #
+# Optional SASL_SSL listener (off unless KAFKA_SASL_SSL_PORT is set; the PLAINTEXT
+# listener above stays as it is, for the readiness probe and inter-broker traffic):
+#   KAFKA_SASL_SSL_PORT    (unset)          SASL_SSL listener on 127.0.0.1 (SASL/PLAIN over TLS)
+#   KAFKA_SSL_DIR          (required then)  broker.key (PKCS#8 PEM, unencrypted) and
+#                                           broker.crt (PEM, leaf first, then any chain);
+#                                           with ca.crt too, client certificates from that CA
+#                                           are verified when KAFKA_SSL_CLIENT_AUTH asks
+#   KAFKA_SASL_USERS       (required then)  user:password[,user:password...]; letters, digits
+#                                           and ._~+/=@!#%^*- only
+#   KAFKA_SSL_CLIENT_AUTH  none             none|requested|required (mutual TLS)
+#
 # The jars come from Maven Central via deploy/kafka/pom.xml into deploy/kafka/lib
 # (resolved automatically on first start). Needs Java 17+, and mvn only for that
 # first resolution. Readiness is checked with kafka_probe.py (stdlib python3; a
@@ -128,7 +139,54 @@ render_config() {
         -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
         -e "s|@KAFKA_DATA_DIR@|$KAFKA_DATA_DIR|g" \
         "$SCRIPT_DIR/server.properties" >"$tmp"
+    if [[ -n "${KAFKA_SASL_SSL_PORT:-}" ]]; then add_sasl_ssl_listener "$tmp"; fi
     mv -f "$tmp" "$PROPS"
+}
+
+# add_sasl_ssl_listener FILE: a SASL_SSL listener (SASL/PLAIN, PEM key store) in FILE.
+# PLAIN, not SCRAM: its users live in the listener's JAAS line, so they can change with a
+# restart, whereas SCRAM users of a KRaft cluster are written at format time (or through
+# the admin API). The rendered file holds the passwords: it is made readable by its owner only.
+add_sasl_ssl_listener() {
+    local file="$1" port="$KAFKA_SASL_SSL_PORT" ssl_dir="${KAFKA_SSL_DIR:-}"
+    local auth="${KAFKA_SSL_CLIENT_AUTH:-none}" users="${KAFKA_SASL_USERS:-}" jaas entry name pass
+    [[ "$port" =~ ^[0-9]+$ ]] || die "KAFKA_SASL_SSL_PORT must be a number, got '$port'"
+    [[ -n "$ssl_dir" && -r "$ssl_dir/broker.key" && -r "$ssl_dir/broker.crt" ]] \
+        || die "KAFKA_SSL_DIR must hold broker.key and broker.crt (PEM) when KAFKA_SASL_SSL_PORT is set"
+    case "$ssl_dir" in /*) ;; *) ssl_dir="$PWD/$ssl_dir" ;; esac
+    [[ "$auth" =~ ^(none|requested|required)$ ]] || die "KAFKA_SSL_CLIENT_AUTH must be none, requested or required"
+    [[ -n "$users" ]] || die "KAFKA_SASL_USERS (user:password,...) is required when KAFKA_SASL_SSL_PORT is set"
+    jaas="org.apache.kafka.common.security.plain.PlainLoginModule required"
+    local -a entries
+    IFS=',' read -r -a entries <<<"$users"
+    for entry in "${entries[@]}"; do
+        name="${entry%%:*}"; pass="${entry#*:}"
+        [[ "$entry" == *:* && "$name" =~ ^[A-Za-z0-9._-]+$ && "$pass" =~ ^[A-Za-z0-9._~+/=@!#%^*-]+$ ]] \
+            || die "KAFKA_SASL_USERS: each entry must be user:password (letters, digits, ._~+/=@!#%^*-)"
+        jaas+=" user_$name=\"$pass\""
+    done
+    jaas+=";"
+    # Key and certificate chain in one PEM key store (ssl.keystore.type=PEM).
+    (umask 077; cat "$ssl_dir/broker.key" "$ssl_dir/broker.crt" >"$KAFKA_DATA_DIR/broker-keystore.pem")
+    chmod 600 "$file"
+    sed -i -e "s|^listeners=\(.*\)$|listeners=\1,SASL_SSL://$HOST:$port|" \
+        -e "s|^advertised.listeners=\(.*\)$|advertised.listeners=\1,SASL_SSL://$HOST:$port|" \
+        -e "s|^listener.security.protocol.map=\(.*\)$|listener.security.protocol.map=\1,SASL_SSL:SASL_SSL|" \
+        "$file"
+    {
+        echo
+        echo "############################# SASL_SSL listener (kafka.sh) #############################"
+        echo "sasl.enabled.mechanisms=PLAIN"
+        echo "listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN"
+        echo "listener.name.sasl_ssl.plain.sasl.jaas.config=$jaas"
+        echo "listener.name.sasl_ssl.ssl.keystore.type=PEM"
+        echo "listener.name.sasl_ssl.ssl.keystore.location=$KAFKA_DATA_DIR/broker-keystore.pem"
+        echo "listener.name.sasl_ssl.ssl.client.auth=$auth"
+        if [[ -r "$ssl_dir/ca.crt" ]]; then
+            echo "listener.name.sasl_ssl.ssl.truststore.type=PEM"
+            echo "listener.name.sasl_ssl.ssl.truststore.location=$ssl_dir/ca.crt"
+        fi
+    } >>"$file"
 }
 
 format_storage() {
@@ -201,6 +259,9 @@ cmd_start() {
     if tcp_open "$KAFKA_CONTROLLER_PORT"; then
         die "controller port $KAFKA_CONTROLLER_PORT is already in use (set KAFKA_CONTROLLER_PORT)"
     fi
+    if [[ -n "${KAFKA_SASL_SSL_PORT:-}" ]] && tcp_open "$KAFKA_SASL_SSL_PORT"; then
+        die "SASL_SSL port $KAFKA_SASL_SSL_PORT is already in use (set KAFKA_SASL_SSL_PORT)"
+    fi
 
     command -v "$JAVA" >/dev/null 2>&1 || die "java not found (install Java 17+ or set JAVA_HOME)"
     ensure_jars
@@ -209,6 +270,7 @@ cmd_start() {
 
     [[ -f "$LOG_FILE" ]] && mv -f "$LOG_FILE" "$LOG_FILE.1"
     log "starting broker on $HOST:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT, data $KAFKA_DATA_DIR)"
+    if [[ -n "${KAFKA_SASL_SSL_PORT:-}" ]]; then log "SASL_SSL listener on $HOST:$KAFKA_SASL_SSL_PORT (SASL/PLAIN)"; fi
     # setsid + nohup: own session, survives this script and its terminal. The child
     # writes its own pid (then execs java), so the pid file is java's pid even if
     # setsid forks. fd 9 (lock) is closed; no std fds are inherited from the caller.

@@ -19,11 +19,12 @@ from typing import Any
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 
 from streaming_rec import codec
 from streaming_rec.config import Settings
 from streaming_rec.edge.kafka_config import client_config
-from streaming_rec.errors import RequestTimeout
+from streaming_rec.errors import BrokerError, RequestTimeout
 from streaming_rec.schemas import Recommendation
 
 
@@ -34,13 +35,19 @@ class RecClient:
         """``bulk``: batch records for throughput (catalog loads) rather than sending each
         one at once (queries, where every millisecond counts)."""
         self.settings = settings
-        self._producer = KafkaProducer(
-            **client_config(settings),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=20 if bulk else 0,
-            batch_size=512 * 1024 if bulk else 16 * 1024,
-        )
+        try:
+            self._producer = KafkaProducer(
+                **client_config(settings),
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=20 if bulk else 0,
+                batch_size=512 * 1024 if bulk else 16 * 1024,
+            )
+        except KafkaError as exc:  # no broker, refused credentials or certificate
+            raise BrokerError(
+                f"cannot connect to Kafka at {settings.bootstrap_servers} "
+                f"({settings.security_protocol}): {exc}"
+            ) from None
         self._replies: dict[str, Recommendation] = {}
         self._arrived = threading.Condition()
         self._stop = threading.Event()
