@@ -54,10 +54,13 @@ lint: install ## ruff, the import contract (core knows no Kafka), mypy
 bench: install data ## Speed: floor, load, freshness, index scale → docs/bench/ (own broker)
 	$(PY) bench/run_all.py
 
+bench-gpu: ## GPU encoder + pipeline benchmark → $OUT or docs/bench/gpu.json (CUDA; < 8 min)
+	python3 bench/gpu/run.py --device cuda --index both --out $${OUT:-docs/bench}/gpu.json
+
 eval: install data ## Quality: MovieLens-1M streaming replay with baselines → docs/quality/ (own broker)
 	$(PY) -m streaming_rec.evaluation.replay --dataset ml-1m
 
 clean: ## Remove local state (broker data, worker state); keeps .venv
 	rm -rf var
 
-.PHONY: help install data kafka-up kafka-down topics run-workers test test-unit lint bench eval clean
+.PHONY: help install data kafka-up kafka-down topics run-workers test test-unit lint bench bench-gpu eval clean

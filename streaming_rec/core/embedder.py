@@ -51,22 +51,40 @@ def resolve_device(device: str) -> str:
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model; fp16 on CUDA. Thread-safe (one encode at a time)."""
+    """A sentence-transformers model; fp16 on CUDA. Thread-safe (one encode at a time).
 
-    def __init__(self, model: str, device: str = "auto", batch_size: int = 64) -> None:
+    ``batch_size`` is the micro-batch the model runs (``SREC_MAX_BATCH``); ``fp16`` the
+    precision: None (default) means fp16 on CUDA and fp32 elsewhere, True or False forces
+    it (a benchmark compares both on one device). The weights are cast either way, so an
+    fp16 checkpoint runs in fp32 when asked.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        device: str = "auto",
+        batch_size: int = 64,
+        fp16: bool | None = None,
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
 
+        if batch_size < 1:
+            raise ConfigError(f"encoder batch size must be >= 1, got {batch_size}")
         self.name = model
         self.device = resolve_device(device)
-        self._batch_size = batch_size
+        self.batch_size = batch_size
+        self.fp16 = self.device == "cuda" if fp16 is None else fp16
+        self.precision = "fp16" if self.fp16 else "fp32"
         try:
             self._model = SentenceTransformer(resolve_model(model), device=self.device)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"SREC_MODEL={model!r} could not be loaded offline: {exc}") from exc
-        if self.device == "cuda":
+        if self.fp16:
             self._model.half()
+        else:
+            self._model.float()
         get_dim = (
             getattr(self._model, "get_embedding_dimension", None)
             or self._model.get_sentence_embedding_dimension
@@ -76,7 +94,14 @@ class SentenceTransformerEmbedder:
             raise ConfigError(f"SREC_MODEL={model!r} does not report an embedding dimension")
         self.dim = int(dim)
         self._lock = threading.Lock()
-        log.info("encoder %s loaded on %s (dim %d)", model, self.device, self.dim)
+        log.info(
+            "encoder %s loaded on %s, %s, micro-batch %d (dim %d)",
+            model,
+            self.device,
+            self.precision,
+            self.batch_size,
+            self.dim,
+        )
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -84,7 +109,7 @@ class SentenceTransformerEmbedder:
         with self._lock:
             vectors = self._model.encode(
                 list(texts),
-                batch_size=self._batch_size,
+                batch_size=self.batch_size,
                 convert_to_numpy=True,
                 normalize_embeddings=True,
                 show_progress_bar=False,

@@ -343,7 +343,8 @@ class HnswIndex:
                 flt = accept if use_filter else None
                 labels, dists = self._index.knn_query(q, k=k, num_threads=1, filter=flt)
             except RuntimeError as exc:
-                if "contiguous" not in str(exc):
+                # hnswlib says "contiguous"; its chroma-hnswlib fork "contigious"
+                if "contiguous" not in str(exc) and "contigious" not in str(exc):
                     raise IndexError_(f"hnswlib search failed: {exc}") from exc
                 # Fewer than k reachable. A failed filtered search never fills ef, so it
                 # visits every reachable node: ``seen`` is then exactly what exists.
