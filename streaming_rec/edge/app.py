@@ -147,6 +147,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
         producer_linger=0.0,
         stream_wait_empty=False,
         table_standby_replicas=0,
+        processing_guarantee=settings.processing_guarantee,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
     )
