@@ -57,10 +57,16 @@ bench: install data ## Speed: floor, load, freshness, index scale → docs/bench
 bench-gpu: ## GPU encoder + pipeline benchmark → $OUT or docs/bench/gpu.json (CUDA; < 8 min)
 	python3 bench/gpu/run.py --device cuda --index both --out $${OUT:-docs/bench}/gpu.json
 
+soak: install data ## Soak: one worker, MINUTES (20) at half the max load → docs/bench/soak.json, soak.png
+	$(PY) bench/soak.py --minutes $(or $(MINUTES),20)
+
+bench-workers: install data ## Throughput with 1 and 2 workers in one group → docs/bench/workers.json
+	$(PY) bench/workers.py
+
 eval: install data ## Quality: MovieLens-1M streaming replay with baselines → docs/quality/ (own broker)
 	$(PY) -m streaming_rec.evaluation.replay --dataset ml-1m
 
 clean: ## Remove local state (broker data, worker state); keeps .venv
 	rm -rf var
 
-.PHONY: help install data kafka-up kafka-down topics run-workers test test-unit lint bench bench-gpu eval clean
+.PHONY: help install data kafka-up kafka-down topics run-workers test test-unit lint bench bench-gpu soak bench-workers eval clean
