@@ -13,6 +13,12 @@ WORKERS=${WORKERS:-1}
 EMBED_WORKERS=${EMBED_WORKERS:-0}
 ROLE=all
 ((EMBED_WORKERS > 0)) && ROLE=rank
+# workers on one machine share its cores: each encodes with cores / workers torch threads
+# (two workers with torch's default of one thread per core slow each other down)
+if [[ -z "${SREC_TORCH_THREADS:-}" ]] && ((WORKERS + EMBED_WORKERS > 1)); then
+  threads=$(( $(nproc) / (WORKERS + EMBED_WORKERS) ))
+  export SREC_TORCH_THREADS=$(( threads > 0 ? threads : 1 ))
+fi
 BASE_PORT=${SREC_WEB_PORT:-6066}
 
 if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}${SREC_BOOTSTRAP_SERVERS:-}" ]]; then

