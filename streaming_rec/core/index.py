@@ -7,13 +7,14 @@ work on one executor thread).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -369,9 +370,7 @@ class HnswIndex:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write a snapshot folder atomically (tmp folder, then rename)."""
         final = Path(path)
-        tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:12]}")
-        tmp.mkdir(parents=True)
-        try:
+        with replacing_folder(final) as tmp:
             self._index.save_index(str(tmp / _INDEX_FILE))
             ids = {"next_label": self._next_label, "items": list(self._label.items())}
             (tmp / _IDS_FILE).write_bytes(json.dumps(ids, separators=(",", ":")).encode())
@@ -388,17 +387,6 @@ class HnswIndex:
                 "sha256": {name: sha256_file(tmp / name) for name in files},
             }
             (tmp / _MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
-            for name in (*files, _MANIFEST_FILE):
-                fsync_path(tmp / name)
-            old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:12]}")
-            if final.exists():
-                final.rename(old)
-            tmp.rename(final)
-            fsync_path(final.parent, directory=True)
-            shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         log.info("saved hnsw snapshot to %s (%d items, version %d)", final, len(self), self.version)
 
     @classmethod
@@ -458,6 +446,30 @@ class HnswIndex:
         out._row = {item_id: row for row, item_id in enumerate(order)}
         log.info("loaded hnsw snapshot from %s (%d items)", folder, len(out))
         return out
+
+
+@contextlib.contextmanager
+def replacing_folder(final: Path) -> Iterator[Path]:
+    """A temporary folder beside ``final`` to write into; on success its files are synced
+    and it replaces ``final`` by a rename (a reader sees the old folder or the new one,
+    never half of one); on failure it is removed and ``final`` is left alone."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:12]}")
+    tmp.mkdir()
+    try:
+        yield tmp
+        for file in tmp.rglob("*"):
+            if file.is_file():
+                fsync_path(file)
+        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:12]}")
+        if final.exists():
+            final.rename(old)
+        tmp.rename(final)
+        fsync_path(final.parent, directory=True)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def sha256_file(path: Path) -> str:

@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Any
 import orjson
 
 from streaming_rec.core.catalog import Catalog, ItemMeta
-from streaming_rec.core.index import HnswIndex, fsync_path, sha256_file
+from streaming_rec.core.index import HnswIndex, replacing_folder, sha256_file
 from streaming_rec.errors import SnapshotError
 
 log = logging.getLogger(__name__)
@@ -50,11 +48,7 @@ def save_items(
     position: Mapping[str, int],
 ) -> None:
     """Write the snapshot to ``folder``, replacing the previous one atomically."""
-    final = Path(folder)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:12]}")
-    tmp.mkdir()
-    try:
+    with replacing_folder(Path(folder)) as tmp:
         index.save(tmp / _INDEX)
         rows = []
         for item_id in catalog.ids():
@@ -73,17 +67,6 @@ def save_items(
             "sha256": {_CATALOG: sha256_file(tmp / _CATALOG)},
         }
         (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2))
-        for name in (_CATALOG, _MANIFEST):
-            fsync_path(tmp / name)
-        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:12]}")
-        if final.exists():
-            final.rename(old)
-        tmp.rename(final)
-        fsync_path(final.parent, directory=True)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def load_items(

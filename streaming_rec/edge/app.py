@@ -128,11 +128,13 @@ def check_embedding(message: EmbeddedQuery, model: str, dim: int) -> None:
         )
 
 
-def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -> faust.App:
-    """The worker's Faust app around ``service`` (built by streaming_rec.bootstrap)."""
+def new_faust_app(settings: Settings, app_id: str, **extra: Any) -> faust.App:
+    """A Faust app with what every worker role shares: the broker and its credentials,
+    in-memory tables, the web port on SREC_WEB_HOST, acks=all, no topic declaration, the
+    group's session timeouts."""
     faust_fixes.apply()
-    app = faust.App(
-        settings.app_id,
+    return faust.App(
+        app_id,
         **faust_broker_kwargs(settings),
         store="memory://",
         datadir=str(settings.data_dir),
@@ -146,10 +148,19 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
         producer_acks=-1,
         producer_linger=0.0,
         stream_wait_empty=False,
-        table_standby_replicas=0,
-        processing_guarantee=settings.processing_guarantee,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
+        **extra,
+    )
+
+
+def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -> faust.App:
+    """The worker's Faust app around ``service`` (built by streaming_rec.bootstrap)."""
+    app = new_faust_app(
+        settings,
+        settings.app_id,
+        table_standby_replicas=0,
+        processing_guarantee=settings.processing_guarantee,
     )
     topics = {
         spec.name: app.topic(settings.topic(spec.name), partitions=spec.partitions, **RAW)

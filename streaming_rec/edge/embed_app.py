@@ -26,35 +26,16 @@ import faust
 from streaming_rec import codec
 from streaming_rec.config import Settings
 from streaming_rec.core.embedder import Embedder
-from streaming_rec.edge import faust_fixes, metrics
-from streaming_rec.edge.app import RAW, take_events
+from streaming_rec.edge import metrics
+from streaming_rec.edge.app import RAW, new_faust_app, take_events
 from streaming_rec.edge.dead_letters import DeadLetters
-from streaming_rec.edge.kafka_config import faust_broker_kwargs
 from streaming_rec.errors import DecodeError
 from streaming_rec.schemas import EmbeddedQuery, Query
 from streaming_rec.topics import TopicCatalog
 
 
 def build_embed_app(settings: Settings, embedder: Embedder, catalog: TopicCatalog) -> faust.App:
-    faust_fixes.apply()
-    app = faust.App(
-        f"{settings.app_id}-embed",
-        **faust_broker_kwargs(settings),
-        store="memory://",
-        datadir=str(settings.data_dir),
-        web_enabled=settings.web_port > 0,
-        web_port=settings.web_port or 6066,
-        web_bind=settings.web_host,
-        web_in_thread=False,
-        topic_allow_declare=False,
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        producer_linger=0.0,
-        stream_wait_empty=False,
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=settings.heartbeat_interval_s,
-    )
+    app = new_faust_app(settings, f"{settings.app_id}-embed")
     names = ("queries", "embedded-queries", "dead-letters")
     topics = {
         name: app.topic(settings.topic(name), partitions=catalog.get(name).partitions, **RAW)

@@ -78,3 +78,19 @@ def trainer(settings: Settings, worker: WorkerProcess, tmp_path_factory: pytest.
         yield process
     finally:
         process.stop(timeout=30)
+
+
+@pytest.fixture
+def own_topics(kafka_bootstrap: str, tmp_path: Path) -> Settings:
+    """Settings with topics and a consumer group of their own on the session broker, for
+    a test that starts its own workers (data in tmp_path/worker)."""
+    tag = uuid.uuid4().hex[:8]
+    own = load_settings(
+        bootstrap_servers=kafka_bootstrap,
+        topic_prefix=f"o{tag}.",
+        app_id=f"srec-own-{tag}",
+        data_dir=tmp_path / "worker",
+        web_port=free_port_pair(),
+    )
+    ensure_topics(own, TopicCatalog.load())
+    return own

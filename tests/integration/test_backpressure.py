@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from streaming_rec.config import Settings, load_settings
+from streaming_rec.config import Settings
 from streaming_rec.datasets.movielens import Movie
-from streaming_rec.devstack import WorkerProcess, free_port_pair, worker_env
-from streaming_rec.edge.admin import ensure_topics
+from streaming_rec.devstack import WorkerProcess, worker_env
 from streaming_rec.edge.client import RecClient
 from streaming_rec.edge.lag import LagProbe
-from streaming_rec.topics import TopicCatalog
 
 pytestmark = pytest.mark.integration
 
@@ -41,26 +38,12 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-@pytest.fixture
-def own(kafka_bootstrap: str, tmp_path: Path) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    settings = load_settings(
-        bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"b{tag}.",
-        app_id=f"srec-flood-{tag}",
-        data_dir=tmp_path / "worker",
-        web_port=free_port_pair(),
-    )
-    ensure_topics(settings, TopicCatalog.load())
-    return settings
-
-
 def test_a_flood_keeps_memory_bounded_and_the_backlog_drains(
-    own: Settings, movies: list[Movie], tmp_path: Path
+    own_topics: Settings, movies: list[Movie], tmp_path: Path
 ) -> None:
-    env = worker_env(own, "flood-worker", SREC_QUERY_DEADLINE_MS=str(DEADLINE_MS))
-    worker = WorkerProcess(env, tmp_path / "worker.log", own.web_port)
-    with RecClient(own) as client, LagProbe(own) as probe:
+    env = worker_env(own_topics, "flood-worker", SREC_QUERY_DEADLINE_MS=str(DEADLINE_MS))
+    worker = WorkerProcess(env, tmp_path / "worker.log", own_topics.web_port)
+    with RecClient(own_topics) as client, LagProbe(own_topics) as probe:
         for movie in movies[:300]:
             client.upsert_item(movie.as_item())
         client.flush()

@@ -111,6 +111,18 @@ class Load:
     clicks: dict[str, int] = field(default_factory=dict)
 
 
+def two_workers(settings: Settings, tmp_path: Path, name: str) -> list[WorkerProcess]:
+    """Two worker processes of one group (not started): ports and data folders apart."""
+    workers = []
+    for n in range(2):
+        port = settings.web_port if n == 0 else free_port_pair()
+        env = worker_env(
+            settings, f"{name}-w{n}", SREC_WEB_PORT=str(port), SREC_DATA_DIR=str(tmp_path / f"w{n}")
+        )
+        workers.append(WorkerProcess(env, tmp_path / f"w{n}.log", port))
+    return workers
+
+
 def steady_load(
     client: RecClient,
     users: list[str],
@@ -203,13 +215,7 @@ def test_kill_9_of_one_of_two_workers_loses_no_query_and_no_feedback(
     bootstrap, _ = own_broker
     settings = own_settings(bootstrap, tmp_path / "w0")
     load_catalog(settings, movies)
-    workers = []
-    for n in range(2):
-        port = settings.web_port if n == 0 else free_port_pair()
-        env = worker_env(
-            settings, f"fail-w{n}", SREC_WEB_PORT=str(port), SREC_DATA_DIR=str(tmp_path / f"w{n}")
-        )
-        workers.append(WorkerProcess(env, tmp_path / f"w{n}.log", port))
+    workers = two_workers(settings, tmp_path, "fail")
     with RecClient(settings) as client:
         try:
             for worker in workers:
@@ -267,13 +273,7 @@ def test_a_second_worker_joining_under_load_takes_partitions_and_their_users(
     (recovered from the changelog), and nothing is lost or counted twice."""
     settings = own_settings(kafka_bootstrap, tmp_path / "w0")
     load_catalog(settings, movies)
-    workers = []
-    for n in range(2):
-        port = settings.web_port if n == 0 else free_port_pair()
-        env = worker_env(
-            settings, f"join-w{n}", SREC_WEB_PORT=str(port), SREC_DATA_DIR=str(tmp_path / f"w{n}")
-        )
-        workers.append(WorkerProcess(env, tmp_path / f"w{n}.log", port))
+    workers = two_workers(settings, tmp_path, "join")
 
     def join() -> None:
         workers[1].start()

@@ -7,20 +7,17 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from streaming_rec import codec
-from streaming_rec.config import Settings, load_settings
+from streaming_rec.config import Settings
 from streaming_rec.datasets.movielens import Movie
-from streaming_rec.devstack import WorkerProcess, free_port_pair, worker_env
-from streaming_rec.edge.admin import ensure_topics
+from streaming_rec.devstack import WorkerProcess, worker_env
 from streaming_rec.edge.client import RecClient
 from streaming_rec.schemas import ItemVector
-from streaming_rec.topics import TopicCatalog
 
 pytestmark = pytest.mark.integration
 
@@ -61,26 +58,12 @@ def worker_snapshot(worker: WorkerProcess) -> Path:
     return Path(worker.env["SREC_DATA_DIR"]) / "items-snapshot"
 
 
-@pytest.fixture
-def own(kafka_bootstrap: str, tmp_path: Path) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    settings = load_settings(
-        bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"s{tag}.",
-        app_id=f"srec-snap-{tag}",
-        data_dir=tmp_path / "worker",
-        web_port=free_port_pair(),
-    )
-    ensure_topics(settings, TopicCatalog.load())
-    return settings
-
-
 def test_restart_reads_only_the_tail_and_a_bad_snapshot_is_rebuilt(
-    own: Settings, movies: list[Movie], tmp_path: Path
+    own_topics: Settings, movies: list[Movie], tmp_path: Path
 ) -> None:
-    env = worker_env(own, "snap-worker", SREC_SNAPSHOT_INTERVAL_S="1")
-    worker = WorkerProcess(env, tmp_path / "worker.log", own.web_port)
-    with RecClient(own, listen=False) as client:
+    env = worker_env(own_topics, "snap-worker", SREC_SNAPSHOT_INTERVAL_S="1")
+    worker = WorkerProcess(env, tmp_path / "worker.log", own_topics.web_port)
+    with RecClient(own_topics, listen=False) as client:
         for movie in movies[:FIRST]:
             client.upsert_item(movie.as_item())
         client.flush()

@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from streaming_rec.config import Settings, load_settings
+from streaming_rec.config import Settings
 from streaming_rec.datasets.movielens import Movie
 from streaming_rec.devstack import WorkerProcess, free_port_pair, worker_env
-from streaming_rec.edge.admin import ensure_topics
 from streaming_rec.edge.client import RecClient
-from streaming_rec.topics import TopicCatalog
 from tests.integration.test_loop import ask_until
 
 pytestmark = pytest.mark.integration
@@ -22,30 +20,18 @@ pytestmark = pytest.mark.integration
 CATALOG = 400
 
 
-@pytest.fixture
-def own(kafka_bootstrap: str, tmp_path: Path) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    settings = load_settings(
-        bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"p{tag}.",
-        app_id=f"srec-topo-{tag}",
-        data_dir=tmp_path / "rank",
-        web_port=free_port_pair(),
-    )
-    ensure_topics(settings, TopicCatalog.load())
-    return settings
-
-
 def test_embed_workers_encode_and_rank_workers_answer(
-    own: Settings, movies: list[Movie], tmp_path: Path
+    own_topics: Settings, movies: list[Movie], tmp_path: Path
 ) -> None:
     rank = WorkerProcess(
-        worker_env(own, "rank-0", SREC_ROLE="rank"), tmp_path / "rank.log", own.web_port
+        worker_env(own_topics, "rank-0", SREC_ROLE="rank"),
+        tmp_path / "rank.log",
+        own_topics.web_port,
     )
     embed_port = free_port_pair()
     embed = WorkerProcess(
         worker_env(
-            own,
+            own_topics,
             "embed-0",
             SREC_ROLE="embed",
             SREC_WEB_PORT=str(embed_port),
@@ -55,7 +41,7 @@ def test_embed_workers_encode_and_rank_workers_answer(
         embed_port,
     )
     genres = {m.item_id: m.genres for m in movies}
-    with RecClient(own) as client:
+    with RecClient(own_topics) as client:
         for movie in movies[:CATALOG]:
             client.upsert_item(movie.as_item())
         client.flush()
