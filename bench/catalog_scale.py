@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +36,12 @@ import orjson
 from common import SEED, log, pct, set_out_dir, write_json
 from index_scale import Clusters, parse_scale
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from streaming_rec.codec import vector_to_b64
+from streaming_rec.config import Settings
+from streaming_rec.devstack import WorkerProcess, fresh_topics, local_broker, worker_env
+from streaming_rec.edge.client import RecClient
 
-from streaming_rec.codec import vector_to_b64  # noqa: E402
-from streaming_rec.config import Settings, load_settings  # noqa: E402
-from streaming_rec.devstack import (  # noqa: E402
-    WorkerProcess,
-    free_port_pair,
-    local_broker,
-    worker_env,
-)
-from streaming_rec.edge.admin import ensure_topics  # noqa: E402
-from streaming_rec.edge.client import RecClient  # noqa: E402
-from streaming_rec.topics import TopicCatalog  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 ADJECTIVES = [
     "silent",
@@ -98,16 +89,7 @@ def synthetic_items(n: int, path: Path) -> None:
 
 
 def fresh_settings(bootstrap: str, tmp: Path, part: str) -> Settings:
-    tag = uuid.uuid4().hex[:6]
-    settings = load_settings(
-        bootstrap_servers=bootstrap,
-        topic_prefix=f"cat{tag}.",
-        app_id=f"srec-cat-{tag}",
-        data_dir=tmp / f"{part}-worker",
-        web_port=free_port_pair(),
-    )
-    ensure_topics(settings, TopicCatalog.load())
-    return settings
+    return fresh_topics(bootstrap, tmp / f"{part}-worker", "cat")
 
 
 def end_offsets(settings: Settings, logical: str) -> int:

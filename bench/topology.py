@@ -26,25 +26,20 @@ from typing import Any
 from common import SEED, log, pct, queries, set_out_dir, stage_medians, write_json
 from e2e import Listener, step
 
-from streaming_rec.config import Settings, load_settings
+from streaming_rec.config import Settings
 from streaming_rec.datasets.movielens import load_movies
-from streaming_rec.devstack import WorkerProcess, free_port_pair, local_broker, worker_env
-from streaming_rec.edge.admin import ensure_topics
+from streaming_rec.devstack import (
+    WorkerProcess,
+    free_port_pair,
+    fresh_topics,
+    local_broker,
+    worker_env,
+)
 from streaming_rec.edge.client import RecClient
-from streaming_rec.topics import TopicCatalog
 
 
 def fresh(bootstrap: str, tmp: Path, name: str) -> Settings:
-    tag = uuid.uuid4().hex[:6]
-    settings = load_settings(
-        bootstrap_servers=bootstrap,
-        topic_prefix=f"topo{tag}.",
-        app_id=f"srec-topo-{tag}",
-        data_dir=tmp / name,
-        web_port=free_port_pair(),
-    )
-    ensure_topics(settings, TopicCatalog.load())
-    return settings
+    return fresh_topics(bootstrap, tmp / name, "topo")
 
 
 def start(settings: Settings, tmp: Path, topology: str, items: int) -> list[WorkerProcess]:

@@ -76,6 +76,25 @@ def local_broker(data_dir: Path, heap: str = "-Xmx768m") -> Iterator[str]:
         atexit.unregister(stop)
 
 
+def fresh_topics(bootstrap: str, data_dir: Path, tag: str = "t") -> Settings:
+    """Settings with topics and a consumer group of their own (a random prefix) on
+    ``bootstrap``, the topics created; for a test or benchmark that starts its own workers."""
+    from streaming_rec.config import load_settings
+    from streaming_rec.edge.admin import ensure_topics
+    from streaming_rec.topics import TopicCatalog
+
+    unique = f"{tag}{os.urandom(4).hex()}"
+    settings = load_settings(
+        bootstrap_servers=bootstrap,
+        topic_prefix=f"{unique}.",
+        app_id=f"srec-{unique}",
+        data_dir=data_dir,
+        web_port=free_port_pair(),
+    )
+    ensure_topics(settings, TopicCatalog.load())
+    return settings
+
+
 def worker_env(settings: Settings, name: str = "worker-0", **extra: str) -> dict[str, str]:
     """The environment of a worker process that shares ``settings`` (other SREC_ vars dropped)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SREC_")}

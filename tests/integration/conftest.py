@@ -11,7 +11,7 @@ import pytest
 
 from streaming_rec.config import Settings, load_settings
 from streaming_rec.datasets.movielens import Movie, load_movies
-from streaming_rec.devstack import WorkerProcess, free_port_pair, worker_env
+from streaming_rec.devstack import WorkerProcess, free_port_pair, fresh_topics, worker_env
 from streaming_rec.edge.admin import ensure_topics
 from streaming_rec.edge.client import RecClient
 from streaming_rec.topics import TopicCatalog
@@ -84,13 +84,4 @@ def trainer(settings: Settings, worker: WorkerProcess, tmp_path_factory: pytest.
 def own_topics(kafka_bootstrap: str, tmp_path: Path) -> Settings:
     """Settings with topics and a consumer group of their own on the session broker, for
     a test that starts its own workers (data in tmp_path/worker)."""
-    tag = uuid.uuid4().hex[:8]
-    own = load_settings(
-        bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"o{tag}.",
-        app_id=f"srec-own-{tag}",
-        data_dir=tmp_path / "worker",
-        web_port=free_port_pair(),
-    )
-    ensure_topics(own, TopicCatalog.load())
-    return own
+    return fresh_topics(kafka_bootstrap, tmp_path / "worker", "o")

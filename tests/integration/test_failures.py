@@ -20,12 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from streaming_rec.config import Settings, load_settings
+from streaming_rec.config import Settings
 from streaming_rec.datasets.movielens import Movie
-from streaming_rec.devstack import KAFKA_SH, WorkerProcess, free_port_pair, worker_env
-from streaming_rec.edge.admin import ensure_topics
+from streaming_rec.devstack import (
+    KAFKA_SH,
+    WorkerProcess,
+    free_port_pair,
+    fresh_topics,
+    worker_env,
+)
 from streaming_rec.edge.client import RecClient
-from streaming_rec.topics import TopicCatalog
 from tests.integration.test_loop import ask_until
 
 pytestmark = pytest.mark.integration
@@ -51,18 +55,6 @@ def own_broker(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         subprocess.run([str(KAFKA_SH), "stop"], env=env, timeout=60, check=False)
 
 
-def own_settings(bootstrap: str, data_dir: Path) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    return load_settings(
-        bootstrap_servers=bootstrap,
-        topic_prefix=f"f{tag}.",
-        app_id=f"srec-fail-{tag}",
-        data_dir=data_dir,
-        web_port=free_port_pair(),
-        trainer_web_port=free_port_pair(),
-    )
-
-
 def counter(worker: WorkerProcess, name: str) -> float:
     """A counter from the worker's /metrics (0 when it was never incremented)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as r:
@@ -71,24 +63,27 @@ def counter(worker: WorkerProcess, name: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def load_catalog(settings: Settings, movies: list[Movie]) -> None:
-    """The topics and the first CATALOG movies in `items`."""
-    ensure_topics(settings, TopicCatalog.load())
+def with_catalog(bootstrap: str, data_dir: Path, movies: list[Movie]) -> Settings:
+    """Topics of this test's own, with the first CATALOG movies in `items`."""
+    settings = fresh_topics(bootstrap, data_dir, "f")
     with RecClient(settings, listen=False) as client:
         for movie in movies[:CATALOG]:
             client.upsert_item(movie.as_item())
         client.flush()
+    return settings
+
+
+def one_worker(settings: Settings, tmp_path: Path, name: str) -> WorkerProcess:
+    """A worker process of ``settings`` (not started)."""
+    return WorkerProcess(worker_env(settings, name), tmp_path / "w.log", settings.web_port)
 
 
 def test_sigterm_exits_within_10_s_when_the_broker_is_gone(
     own_broker: tuple[str, dict[str, str]], movies: list[Movie], tmp_path: Path
 ) -> None:
     bootstrap, broker_env = own_broker
-    settings = own_settings(bootstrap, tmp_path / "worker")
-    load_catalog(settings, movies)
-    worker = WorkerProcess(
-        worker_env(settings, "fail-worker"), tmp_path / "w.log", settings.web_port
-    )
+    settings = with_catalog(bootstrap, tmp_path / "worker", movies)
+    worker = one_worker(settings, tmp_path, "fail-worker")
     worker.start()
     try:
         worker.wait_ready(min_items=CATALOG, timeout=240)
@@ -213,8 +208,7 @@ def test_kill_9_of_one_of_two_workers_loses_no_query_and_no_feedback(
     own_broker: tuple[str, dict[str, str]], movies: list[Movie], tmp_path: Path
 ) -> None:
     bootstrap, _ = own_broker
-    settings = own_settings(bootstrap, tmp_path / "w0")
-    load_catalog(settings, movies)
+    settings = with_catalog(bootstrap, tmp_path / "w0", movies)
     workers = two_workers(settings, tmp_path, "fail")
     with RecClient(settings) as client:
         try:
@@ -237,11 +231,8 @@ def test_the_broker_stopped_and_started_again_under_load_loses_nothing(
     own_broker: tuple[str, dict[str, str]], movies: list[Movie], tmp_path: Path
 ) -> None:
     bootstrap, broker_env = own_broker
-    settings = own_settings(bootstrap, tmp_path / "worker")
-    load_catalog(settings, movies)
-    worker = WorkerProcess(
-        worker_env(settings, "broker-restart"), tmp_path / "w.log", settings.web_port
-    )
+    settings = with_catalog(bootstrap, tmp_path / "worker", movies)
+    worker = one_worker(settings, tmp_path, "broker-restart")
     outage: dict[str, float] = {}
 
     def restart_broker() -> None:
@@ -271,8 +262,7 @@ def test_a_second_worker_joining_under_load_takes_partitions_and_their_users(
     """`make run-workers WORKERS=2` in motion: the group rebalances when a worker joins,
     the users of the partitions that move are served by the new worker with their state
     (recovered from the changelog), and nothing is lost or counted twice."""
-    settings = own_settings(kafka_bootstrap, tmp_path / "w0")
-    load_catalog(settings, movies)
+    settings = with_catalog(kafka_bootstrap, tmp_path / "w0", movies)
     workers = two_workers(settings, tmp_path, "join")
 
     def join() -> None:
