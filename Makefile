@@ -17,6 +17,8 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	@# streaming_rec_dev (harness, dev stack) is not in the wheel: the checkout on the venv's path
+	$(PY) -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_path("purelib"), "streaming_rec_dev.pth").write_text("$(CURDIR)\n")'
 	@touch $@
 
 install: $(VENV)/.installed ## Create .venv and install the package with its dev tools
@@ -46,8 +48,8 @@ test-unit: install ## Unit and contract tests only (no broker, no model)
 	$(PY) -m pytest tests/unit tests/contract
 
 lint: install ## ruff, the import contract (core knows no Kafka), mypy
-	$(VENV)/bin/ruff check streaming_rec tests bench
-	$(VENV)/bin/ruff format --check streaming_rec tests bench
+	$(VENV)/bin/ruff check streaming_rec streaming_rec_dev tests bench
+	$(VENV)/bin/ruff format --check streaming_rec streaming_rec_dev tests bench
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 
@@ -64,7 +66,7 @@ bench-workers: install data ## Throughput with 1 and 2 workers in one group → 
 	$(PY) bench/workers.py
 
 eval: install data ## Quality: MovieLens-1M streaming replay with baselines → docs/quality/ (own broker)
-	$(PY) -m streaming_rec.evaluation.replay --dataset ml-1m
+	$(PY) -m streaming_rec_dev.evaluation.replay --dataset ml-1m
 
 clean: ## Remove local state (broker data, worker state); keeps .venv
 	rm -rf var

@@ -222,7 +222,7 @@ class Context:
     # --- data and settings -----------------------------------------------------------------
     def movies(self) -> list[Any]:
         if self._movies is None:
-            from streaming_rec.datasets.movielens import load_movies
+            from streaming_rec_dev.datasets.movielens import load_movies
 
             self._movies = load_movies("ml-1m")
         return self._movies
@@ -230,7 +230,7 @@ class Context:
     def settings(self, bootstrap: str | None = None) -> Any:
         """Settings with a unique topic prefix; the bootstrap is set once the broker is up."""
         from streaming_rec.config import load_settings
-        from streaming_rec.devstack import free_port_pair
+        from streaming_rec_dev.devstack import free_port_pair
 
         if self._settings is None or bootstrap is not None:
             bootstrap = bootstrap or "127.0.0.1:9"  # no broker needed in process
@@ -283,7 +283,7 @@ class Context:
         return self._client
 
     def _start_stack(self) -> None:
-        from streaming_rec.devstack import WorkerProcess, local_broker, worker_env
+        from streaming_rec_dev.devstack import WorkerProcess, local_broker, worker_env
         from streaming_rec.edge.admin import ensure_topics
         from streaming_rec.edge.client import RecClient
         from streaming_rec.topics import TopicCatalog

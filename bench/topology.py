@@ -27,8 +27,8 @@ from common import SEED, log, pct, queries, set_out_dir, stage_medians, write_js
 from e2e import Listener, step
 
 from streaming_rec.config import Settings
-from streaming_rec.datasets.movielens import load_movies
-from streaming_rec.devstack import (
+from streaming_rec_dev.datasets.movielens import load_movies
+from streaming_rec_dev.devstack import (
     WorkerProcess,
     free_port_pair,
     fresh_topics,

@@ -49,7 +49,7 @@ def start_workers(
     settings: Any, n: int, tmp: Path, min_items: int, extra: dict[str, str]
 ) -> list[Any]:
     """n workers in the group of ``settings`` (ports and data folders of their own)."""
-    from streaming_rec.devstack import WorkerProcess, free_port_pair, worker_env
+    from streaming_rec_dev.devstack import WorkerProcess, free_port_pair, worker_env
 
     workers = []
     for i in range(n):
@@ -182,7 +182,7 @@ def open_loop(
 
 def run(args: argparse.Namespace) -> int:
     from streaming_rec.config import load_settings
-    from streaming_rec.devstack import free_port_pair, local_broker
+    from streaming_rec_dev.devstack import free_port_pair, local_broker
     from streaming_rec.edge.admin import ensure_topics
     from streaming_rec.edge.client import RecClient
     from streaming_rec.topics import TopicCatalog
@@ -210,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
             web_port=free_port_pair(),
         )
         ensure_topics(settings, TopicCatalog.load())
-        from streaming_rec.datasets.movielens import load_movies
+        from streaming_rec_dev.datasets.movielens import load_movies
 
         movies = load_movies("ml-1m")
         with RecClient(settings, listen=False, bulk=True) as loader:

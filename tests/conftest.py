@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streaming_rec.devstack import local_broker
+from streaming_rec_dev.devstack import local_broker
 
 
 @pytest.fixture(scope="session")

@@ -82,7 +82,7 @@ def synthetic_items(n: int, seed: int = 7) -> list[tuple[str, str, tuple[str, ..
 def movielens_titles() -> list[str] | None:
     """The ML-1M titles, or None where the data set is not installed."""
     try:
-        from streaming_rec.datasets.movielens import load_movies
+        from streaming_rec_dev.datasets.movielens import load_movies
 
         return [m.title for m in load_movies("ml-1m")]
     except Exception:  # not installed (ConfigError), or anything else: use synthetic texts

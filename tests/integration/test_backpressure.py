@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from streaming_rec.config import Settings
-from streaming_rec.datasets.movielens import Movie
-from streaming_rec.devstack import WorkerProcess, worker_env
+from streaming_rec_dev.datasets.movielens import Movie
+from streaming_rec_dev.devstack import WorkerProcess, worker_env
 from streaming_rec.edge.client import RecClient
 from streaming_rec.edge.lag import LagProbe
 

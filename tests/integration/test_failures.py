@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from streaming_rec.config import Settings
-from streaming_rec.datasets.movielens import Movie
-from streaming_rec.devstack import (
+from streaming_rec_dev.datasets.movielens import Movie
+from streaming_rec_dev.devstack import (
     KAFKA_SH,
     WorkerProcess,
     free_port_pair,

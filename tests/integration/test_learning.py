@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from streaming_rec.devstack import WorkerProcess
+from streaming_rec_dev.devstack import WorkerProcess
 from streaming_rec.edge.client import RecClient
 from tests.integration.test_loop import ask_until
 

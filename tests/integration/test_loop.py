@@ -14,8 +14,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 from streaming_rec import codec
 from streaming_rec.config import Settings
-from streaming_rec.datasets.movielens import Movie
-from streaming_rec.devstack import WorkerProcess
+from streaming_rec_dev.datasets.movielens import Movie
+from streaming_rec_dev.devstack import WorkerProcess
 from streaming_rec.edge.client import RecClient
 from streaming_rec.edge.kafka_config import client_config
 from streaming_rec.schemas import Recommendation

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from streaming_rec.evaluation.replay import eval_settings, run
+from streaming_rec_dev.evaluation.replay import eval_settings, run
 
 pytestmark = pytest.mark.integration
 

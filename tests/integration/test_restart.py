@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from streaming_rec.datasets.movielens import Movie
-from streaming_rec.devstack import WorkerProcess
+from streaming_rec_dev.datasets.movielens import Movie
+from streaming_rec_dev.devstack import WorkerProcess
 from streaming_rec.edge.client import RecClient
 from tests.integration.test_loop import ask_until
 

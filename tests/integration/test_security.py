@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from streaming_rec.config import Settings, load_settings
-from streaming_rec.datasets.movielens import Movie
-from streaming_rec.devstack import KAFKA_SH, ROOT, WorkerProcess, free_port_pair, worker_env
+from streaming_rec_dev.datasets.movielens import Movie
+from streaming_rec_dev.devstack import KAFKA_SH, ROOT, WorkerProcess, free_port_pair, worker_env
 from streaming_rec.edge.admin import ensure_topics
 from streaming_rec.edge.client import RecClient
 from streaming_rec.edge.kafka_config import client_config

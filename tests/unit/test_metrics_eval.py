@@ -8,9 +8,9 @@ import random
 import numpy as np
 import pytest
 
-from streaming_rec.datasets.movielens import Movie, Rating
-from streaming_rec.evaluation import baselines, metrics, queries
-from streaming_rec.evaluation.split import event_of, interactions, leave_last_out, validation
+from streaming_rec_dev.datasets.movielens import Movie, Rating
+from streaming_rec_dev.evaluation import baselines, metrics, queries
+from streaming_rec_dev.evaluation.split import event_of, interactions, leave_last_out, validation
 
 pytestmark = pytest.mark.unit
 

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from streaming_rec.datasets.movielens import Rating
+from streaming_rec_dev.datasets.movielens import Rating
 
 POSITIVE_MIN = 4.0  # rating ≥ 4: click; also what makes a held-out item a test case
 NEGATIVE_MAX = 2.0  # rating ≤ 2: dislike; 3 in between: skip

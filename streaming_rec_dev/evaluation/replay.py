@@ -1,8 +1,8 @@
 """The quality harness: replay MovieLens through the real topics and a real worker, score
 it against offline baselines on the same split, write docs/quality/<dataset>.{json,md,png}.
 
-    python -m streaming_rec.evaluation.replay --dataset ml-1m      (make eval)
-    python -m streaming_rec.evaluation.replay --dataset ml-100k    (quick mode)
+    python -m streaming_rec_dev.evaluation.replay --dataset ml-1m      (make eval)
+    python -m streaming_rec_dev.evaluation.replay --dataset ml-100k    (quick mode)
 
 1. Split: per-user leave-last-out (split.py). Baselines (baselines.py) offline.
 2. A broker of its own (or KAFKA_BOOTSTRAP_SERVERS), topics with a fresh prefix, the
@@ -40,13 +40,13 @@ import orjson
 
 from streaming_rec.config import Settings, load_settings
 from streaming_rec.core.popularity import Popularity
-from streaming_rec.datasets.movielens import Movie, load_movies, load_ratings
-from streaming_rec.devstack import WorkerProcess, free_port_pair, local_broker, worker_env
+from streaming_rec_dev.datasets.movielens import Movie, load_movies, load_ratings
+from streaming_rec_dev.devstack import WorkerProcess, free_port_pair, local_broker, worker_env
 from streaming_rec.edge.admin import ensure_topics
 from streaming_rec.edge.client import RecClient
-from streaming_rec.evaluation import baselines, live, metrics, queries, report
-from streaming_rec.evaluation.live import Ask
-from streaming_rec.evaluation.split import Split, interactions, leave_last_out
+from streaming_rec_dev.evaluation import baselines, live, metrics, queries, report
+from streaming_rec_dev.evaluation.live import Ask
+from streaming_rec_dev.evaluation.split import Split, interactions, leave_last_out
 from streaming_rec.topics import TopicCatalog
 
 log = logging.getLogger(__name__)
@@ -283,7 +283,7 @@ def _content_only(
     """The ablation without collaborative factors (SREC_FACTOR_DIM=0): the text embeddings
     and the same user update rule, answered by the in-process replica of the worker
     (offline.py; on the test split it agrees with the live worker, see --offline-check)."""
-    from streaming_rec.evaluation.offline import CatalogVectors, recommend_offline
+    from streaming_rec_dev.evaluation.offline import CatalogVectors, recommend_offline
 
     content = load_settings(**{**model_settings, "factor_dim": "0"})
     return recommend_offline(content, CatalogVectors(content, movies), split.train, users)
@@ -299,7 +299,7 @@ def _offline_check(
 ) -> dict[str, Any]:
     """The in-process replica used for tuning (offline.py), run on the test split: how
     often its top-10 equals the live worker's, and its NDCG@10 (positive cases)."""
-    from streaming_rec.evaluation.offline import CatalogVectors, recommend_offline
+    from streaming_rec_dev.evaluation.offline import CatalogVectors, recommend_offline
 
     as_worker = load_settings(**model_settings)
     recs = recommend_offline(as_worker, CatalogVectors(as_worker, movies), split.train, users)
@@ -392,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("kafka").setLevel(logging.ERROR)
     extra = dict(item.split("=", 1) for item in args.set)
     model_settings = eval_settings(args.dataset, args.defaults, extra)
-    command = "python -m streaming_rec.evaluation.replay " + shlex.join(sys.argv[1:])
+    command = "python -m streaming_rec_dev.evaluation.replay " + shlex.join(sys.argv[1:])
     result = run(
         args.dataset,
         model_settings,

@@ -1,6 +1,6 @@
 """Tune the worker's settings on the VALIDATION split (never the test split).
 
-    python -m streaming_rec.evaluation.tune --dataset ml-100k
+    python -m streaming_rec_dev.evaluation.tune --dataset ml-100k
 
 Validation = the leave-last-out rule applied to the training part: each user's
 second-to-last interaction is held out, the ones before it are replayed. Settings are
@@ -21,10 +21,10 @@ from typing import Any
 import orjson
 
 from streaming_rec.config import load_settings
-from streaming_rec.datasets.movielens import load_movies, load_ratings
-from streaming_rec.evaluation import baselines, metrics
-from streaming_rec.evaluation.offline import CatalogVectors, OfflineReplica
-from streaming_rec.evaluation.split import interactions, leave_last_out, validation
+from streaming_rec_dev.datasets.movielens import load_movies, load_ratings
+from streaming_rec_dev.evaluation import baselines, metrics
+from streaming_rec_dev.evaluation.offline import CatalogVectors, OfflineReplica
+from streaming_rec_dev.evaluation.split import interactions, leave_last_out, validation
 
 log = logging.getLogger(__name__)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "quality"
@@ -145,7 +145,7 @@ def choose_factor_dim(dataset: str, dims: list[int], cases: str = "all") -> dict
         "",
         f"The other settings fixed at `tuned-{dataset}.json`; validation cases: {cases} "
         f"({len(users)} users); each dimension gets its own replica (the trainer's factors "
-        "depend on it). Command: `python -m streaming_rec.evaluation.tune --dataset "
+        "depend on it). Command: `python -m streaming_rec_dev.evaluation.tune --dataset "
         f"{dataset} --factor-dims {','.join(map(str, dims))} --cases {cases}`.",
         "",
         "| factor_dim | NDCG@10 | HitRate@10 | coverage | pop. pct |",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from streaming_rec.evaluation.split import Interaction
+from streaming_rec_dev.evaluation.split import Interaction
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streaming_rec.datasets.movielens import Movie
-from streaming_rec.evaluation.metrics import recall_at_k, reciprocal_rank_at_k
+from streaming_rec_dev.datasets.movielens import Movie
+from streaming_rec_dev.evaluation.metrics import recall_at_k, reciprocal_rank_at_k
 
 GENRE_PHRASES = {
     "Action": "an action movie",

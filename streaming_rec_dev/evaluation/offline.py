@@ -26,8 +26,8 @@ from streaming_rec.core.factors import Interactions, learn
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.service import Request
 from streaming_rec.core.user_state import UserState
-from streaming_rec.datasets.movielens import Movie
-from streaming_rec.evaluation.split import Interaction
+from streaming_rec_dev.datasets.movielens import Movie
+from streaming_rec_dev.evaluation.split import Interaction
 
 
 class CatalogVectors:
