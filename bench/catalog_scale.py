@@ -38,8 +38,8 @@ from index_scale import Clusters, parse_scale
 
 from streaming_rec.codec import vector_to_b64
 from streaming_rec.config import Settings
-from streaming_rec_dev.devstack import WorkerProcess, fresh_topics, local_broker, worker_env
 from streaming_rec.edge.client import RecClient
+from streaming_rec_dev.devstack import WorkerProcess, fresh_topics, local_broker, worker_env
 
 ROOT = Path(__file__).resolve().parents[1]
 

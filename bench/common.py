@@ -283,10 +283,10 @@ class Context:
         return self._client
 
     def _start_stack(self) -> None:
-        from streaming_rec_dev.devstack import WorkerProcess, local_broker, worker_env
         from streaming_rec.edge.admin import ensure_topics
         from streaming_rec.edge.client import RecClient
         from streaming_rec.topics import TopicCatalog
+        from streaming_rec_dev.devstack import WorkerProcess, local_broker, worker_env
 
         log("starting the broker (or using KAFKA_BOOTSTRAP_SERVERS)")
         bootstrap = self._stack.enter_context(local_broker(self._tmp / "kafka"))

@@ -27,6 +27,7 @@ from common import SEED, log, pct, queries, set_out_dir, stage_medians, write_js
 from e2e import Listener, step
 
 from streaming_rec.config import Settings
+from streaming_rec.edge.client import RecClient
 from streaming_rec_dev.datasets.movielens import load_movies
 from streaming_rec_dev.devstack import (
     WorkerProcess,
@@ -35,7 +36,6 @@ from streaming_rec_dev.devstack import (
     local_broker,
     worker_env,
 )
-from streaming_rec.edge.client import RecClient
 
 
 def fresh(bootstrap: str, tmp: Path, name: str) -> Settings:

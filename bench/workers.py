@@ -182,10 +182,10 @@ def open_loop(
 
 def run(args: argparse.Namespace) -> int:
     from streaming_rec.config import load_settings
-    from streaming_rec_dev.devstack import free_port_pair, local_broker
     from streaming_rec.edge.admin import ensure_topics
     from streaming_rec.edge.client import RecClient
     from streaming_rec.topics import TopicCatalog
+    from streaming_rec_dev.devstack import free_port_pair, local_broker
 
     counts = [int(c) for c in args.counts.split(",") if c]
     backlog = args.backlog or (300 if args.quick else 3000)

@@ -17,13 +17,13 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from tqdm import tqdm
 
 from streaming_rec.config import Settings
-from streaming_rec_dev.datasets.movielens import Movie
-from streaming_rec_dev.devstack import WorkerProcess
 from streaming_rec.edge.client import RecClient
 from streaming_rec.edge.kafka_config import client_config
 from streaming_rec.errors import RequestTimeout
-from streaming_rec_dev.evaluation.split import Interaction
 from streaming_rec.schemas import Recommendation
+from streaming_rec_dev.datasets.movielens import Movie
+from streaming_rec_dev.devstack import WorkerProcess
+from streaming_rec_dev.evaluation.split import Interaction
 
 log = logging.getLogger(__name__)
 

@@ -40,14 +40,14 @@ import orjson
 
 from streaming_rec.config import Settings, load_settings
 from streaming_rec.core.popularity import Popularity
-from streaming_rec_dev.datasets.movielens import Movie, load_movies, load_ratings
-from streaming_rec_dev.devstack import WorkerProcess, free_port_pair, local_broker, worker_env
 from streaming_rec.edge.admin import ensure_topics
 from streaming_rec.edge.client import RecClient
+from streaming_rec.topics import TopicCatalog
+from streaming_rec_dev.datasets.movielens import Movie, load_movies, load_ratings
+from streaming_rec_dev.devstack import WorkerProcess, free_port_pair, local_broker, worker_env
 from streaming_rec_dev.evaluation import baselines, live, metrics, queries, report
 from streaming_rec_dev.evaluation.live import Ask
 from streaming_rec_dev.evaluation.split import Split, interactions, leave_last_out
-from streaming_rec.topics import TopicCatalog
 
 log = logging.getLogger(__name__)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "quality"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from streaming_rec.config import Settings, load_settings
-from streaming_rec_dev.datasets.movielens import Movie, load_movies
-from streaming_rec_dev.devstack import WorkerProcess, free_port_pair, fresh_topics, worker_env
 from streaming_rec.edge.admin import ensure_topics
 from streaming_rec.edge.client import RecClient
 from streaming_rec.topics import TopicCatalog
+from streaming_rec_dev.datasets.movielens import Movie, load_movies
+from streaming_rec_dev.devstack import WorkerProcess, free_port_pair, fresh_topics, worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 

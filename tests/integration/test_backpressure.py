@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from streaming_rec.config import Settings
-from streaming_rec_dev.datasets.movielens import Movie
-from streaming_rec_dev.devstack import WorkerProcess, worker_env
 from streaming_rec.edge.client import RecClient
 from streaming_rec.edge.lag import LagProbe
+from streaming_rec_dev.datasets.movielens import Movie
+from streaming_rec_dev.devstack import WorkerProcess, worker_env
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 
-from streaming_rec_dev.devstack import WorkerProcess
 from streaming_rec.edge.client import RecClient
+from streaming_rec_dev.devstack import WorkerProcess
 from tests.integration.test_loop import ask_until
 
 pytestmark = pytest.mark.integration

@@ -14,11 +14,11 @@ from kafka import KafkaConsumer, TopicPartition
 
 from streaming_rec import codec
 from streaming_rec.config import Settings
-from streaming_rec_dev.datasets.movielens import Movie
-from streaming_rec_dev.devstack import WorkerProcess
 from streaming_rec.edge.client import RecClient
 from streaming_rec.edge.kafka_config import client_config
 from streaming_rec.schemas import Recommendation
+from streaming_rec_dev.datasets.movielens import Movie
+from streaming_rec_dev.devstack import WorkerProcess
 
 pytestmark = pytest.mark.integration
 

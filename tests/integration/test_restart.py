@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
+from streaming_rec.edge.client import RecClient
 from streaming_rec_dev.datasets.movielens import Movie
 from streaming_rec_dev.devstack import WorkerProcess
-from streaming_rec.edge.client import RecClient
 from tests.integration.test_loop import ask_until
 
 pytestmark = pytest.mark.integration

@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 
 from streaming_rec.config import Settings, load_settings
-from streaming_rec_dev.datasets.movielens import Movie
-from streaming_rec_dev.devstack import KAFKA_SH, ROOT, WorkerProcess, free_port_pair, worker_env
 from streaming_rec.edge.admin import ensure_topics
 from streaming_rec.edge.client import RecClient
 from streaming_rec.edge.kafka_config import client_config
 from streaming_rec.topics import TopicCatalog
+from streaming_rec_dev.datasets.movielens import Movie
+from streaming_rec_dev.devstack import KAFKA_SH, ROOT, WorkerProcess, free_port_pair, worker_env
 
 pytestmark = [
     pytest.mark.integration,

@@ -14,10 +14,10 @@ import pytest
 
 from streaming_rec import codec
 from streaming_rec.config import Settings
-from streaming_rec_dev.datasets.movielens import Movie
-from streaming_rec_dev.devstack import WorkerProcess, worker_env
 from streaming_rec.edge.client import RecClient
 from streaming_rec.schemas import ItemVector
+from streaming_rec_dev.datasets.movielens import Movie
+from streaming_rec_dev.devstack import WorkerProcess, worker_env
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from streaming_rec.config import Settings
+from streaming_rec.edge.client import RecClient
 from streaming_rec_dev.datasets.movielens import Movie
 from streaming_rec_dev.devstack import WorkerProcess, free_port_pair, worker_env
-from streaming_rec.edge.client import RecClient
 from tests.integration.test_loop import ask_until
 
 pytestmark = pytest.mark.integration
