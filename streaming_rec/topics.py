@@ -2,6 +2,9 @@
 
 ``topics/`` (topics.json, the JSON Schemas and the examples) is the public API of the
 product; this module is how the code reads it. Real topic names are ``prefix + name``.
+The package ships it as package data, ``streaming_rec/contract`` (in the repository a
+link to ``../topics``), found through importlib.resources, so an installed wheel reads
+the same contract as a checkout.
 """
 
 from __future__ import annotations
@@ -9,12 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 from streaming_rec.errors import ConfigError
 
-TOPICS_DIR = Path(__file__).resolve().parents[1] / "topics"
+TOPICS_DIR = Path(str(resources.files("streaming_rec") / "contract"))  # = topics/ of the repo
 DEFAULT_PREFIX = "srec."
 CLEANUP_POLICIES = ("delete", "compact")
 _CO_PARTITIONED = ("queries", "feedback")
@@ -74,7 +78,7 @@ class TopicCatalog:
 
     @classmethod
     def load(cls, directory: Path | str | None = None) -> TopicCatalog:
-        """Read ``topics.json`` from ``directory`` (default: the topics/ folder of the project)."""
+        """Read ``topics.json`` from ``directory`` (default: the contract the package ships)."""
         path = Path(directory or TOPICS_DIR) / "topics.json"
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
@@ -134,7 +138,7 @@ def _typed(value: object, where: str, kind: type[T]) -> T:
 
 
 def load_catalog(directory: Path | str | None = None) -> TopicCatalog:
-    """The topic catalog from ``directory`` (default: the project's topics/ folder)."""
+    """The topic catalog from ``directory`` (default: the contract the package ships)."""
     return TopicCatalog.load(directory)
 
 
