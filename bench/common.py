@@ -1,6 +1,12 @@
 """What every benchmark part shares: the machine record, the query list, percentiles, the
 JSON writer, the in-process recommender and the Kafka stack (broker, topics, catalog, one
-worker), each built once per run and only when a part asks for it."""
+worker), each built once per run and only when a part asks for it.
+
+Imports in bench/ point one way: entry points (the scripts with a ``__main__`` block:
+run_all, soak, workers, topology, catalog_scale) import library modules (this one, the
+parts floor, e2e, freshness and index_scale, summary, plots), never the other way, and no
+entry point imports another (tests/unit/test_bench_imports.py). One part alone:
+``bench/run_all.py --only floor``."""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ load: open-loop Poisson arrivals at rising rates; a sender thread that never wai
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 import uuid
@@ -290,9 +289,3 @@ def run_load(ctx: Context, rates: tuple[float, ...] | None = None) -> dict[str, 
     )
     _write("load", results, settings_doc)
     return results
-
-
-if __name__ == "__main__":
-    import run_all
-
-    sys.exit(run_all.main(["--only", "idle,load", *sys.argv[1:]]))

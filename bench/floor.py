@@ -3,7 +3,6 @@ Recommender.recommend (encode + search + rank), and the batched throughput ceili
 
 from __future__ import annotations
 
-import sys
 import time
 import uuid
 from typing import Any
@@ -94,9 +93,3 @@ def run(ctx: Context) -> dict[str, Any]:
     settings.update({"queries": n, "catalog": "ml-1m", "catalog_items": len(ctx.movies())})
     write_json("floor", results, settings)
     return results
-
-
-if __name__ == "__main__":
-    import run_all
-
-    sys.exit(run_all.main(["--only", "floor", *sys.argv[1:]]))

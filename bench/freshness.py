@@ -134,9 +134,3 @@ def run(ctx: Context) -> dict[str, Any]:
     settings.update({"users": n, "item_trials": trials})
     write_json("freshness", results, settings)
     return results
-
-
-if __name__ == "__main__":
-    import run_all
-
-    sys.exit(run_all.main(["--only", "freshness", *sys.argv[1:]]))

@@ -209,9 +209,3 @@ def run(
     }
     write_json("index_scale", results, settings)
     return results
-
-
-if __name__ == "__main__":
-    import run_all
-
-    sys.exit(run_all.main(["--only", "index_scale", *sys.argv[1:]]))

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run_all.py                      # everything, index at 100k and 1M
     .venv/bin/python bench/run_all.py --scale 100k         # index at 100k only
-    .venv/bin/python bench/run_all.py --only floor,idle    # some parts
+    .venv/bin/python bench/run_all.py --only floor,idle    # some parts (modules of their own)
     .venv/bin/python bench/run_all.py --quick              # small and short: a smoke run
     .venv/bin/python bench/run_all.py --set explore_share=0 --set learn_rate=0  # an A/B
 
