@@ -76,11 +76,28 @@ def _guarded_worker_class() -> type:
     ignoring SIGTERM (its graceful stop waits on the broker forever, spinning); after
     SIGTERM/SIGINT a daemon timer forces the exit after SHUTDOWN_GRACE_S. What it drops is
     only uncommitted work: offsets not committed are consumed again after restart
-    (at-least-once), so nothing is lost, a few messages may be processed twice."""
+    (at-least-once), so nothing is lost, a few messages may be processed twice.
+
+    The override is checked first: PatchMismatch (at start) unless Faust is 0.15 and its
+    Worker inherits ``_schedule_shutdown(self, signal)`` from mode's Worker, whose SIGTERM
+    and SIGINT handlers call it."""
     import os
     import threading
 
     from faust.worker import Worker
+    from mode import worker as mode_worker
+
+    from streaming_rec.edge import patching
+
+    patch = "worker shutdown watchdog"
+    patching.check_version("faust-streaming", "0.15", patch)
+    base = patching.check_callable(
+        mode_worker.Worker, "_schedule_shutdown", ["self", "signal"], patch, is_async=False
+    )
+    if Worker._schedule_shutdown is not base:
+        raise patching.PatchMismatch(f"{patch}: faust's Worker overrides _schedule_shutdown")
+    for handler in ("_on_sigterm", "_on_sigint"):
+        patching.check_source(getattr(mode_worker.Worker, handler), ("_schedule_shutdown",), patch)
 
     class GuardedWorker(Worker):
         def _schedule_shutdown(self, signal: Any) -> None:
@@ -190,11 +207,12 @@ def feedback(user_id: str, item_id: str, event: str, request_id: str | None) -> 
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def load_catalog(path: Path) -> None:
     """Publish items from a JSON-lines file (one item message per line), streamed with a
-    progress bar; ends with the items/s. A line that is not a JSON object with an item_id
-    is skipped and named; the workers check every other field (and dead-letter)."""
+    progress bar; ends with the items/s. A line that is not a JSON object with an item_id,
+    or that the codec refuses (a field the workers would dead-letter), is skipped and named."""
     from tqdm import tqdm
 
     from streaming_rec.edge.client import RecClient
+    from streaming_rec.errors import DecodeError
 
     published, skipped = 0, 0
     started = time.perf_counter()
@@ -213,12 +231,12 @@ def load_catalog(path: Path) -> None:
                 item = orjson.loads(line)
                 if not isinstance(item, dict) or not isinstance(item.get("item_id"), str):
                     raise ValueError("not a JSON object with a string item_id")
-            except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+                client.upsert_item(item)  # built and checked by the codec
+            except (ValueError, DecodeError) as exc:  # orjson.JSONDecodeError is a ValueError
                 skipped += 1
                 if skipped <= 20:
                     click.echo(f"{path}:{number}: skipped: {exc}", err=True)
                 continue
-            client.upsert_item(item)
             published += 1
         client.flush(timeout=600)
     seconds = time.perf_counter() - started
@@ -270,11 +288,11 @@ def tail(topic: str, from_beginning: bool, max_messages: int) -> None:
     """Print the messages of a topic (logical name, e.g. recommendations, dead-letters)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from streaming_rec.edge.kafka_config import client_config
+    from streaming_rec.edge.kafka_config import consumer_config
 
     settings = _settings()
     name = settings.topic(topic)
-    consumer = KafkaConsumer(**client_config(settings), enable_auto_commit=False)
+    consumer = KafkaConsumer(**consumer_config(settings), enable_auto_commit=False)
     partitions = [
         TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())
     ]

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("srec.", description="Prefix of every topic name.")
     app_id: str = Field("streaming-rec", description="Faust app id = consumer group id.")
     create_topics: bool = Field(True, description="Create missing topics at worker start.")
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "none",
+        description="Compression of every batch our producers write (workers, trainer, "
+        "client, CLI). Every codec is read whatever this says.",
+    )
 
     # --- Encoder -------------------------------------------------------------------------
     model: str = Field(

@@ -1,5 +1,5 @@
-"""Workarounds for faust-streaming 0.15.3: a startup race, table writes from batches, and
-an idempotent producer.
+"""Workarounds for faust-streaming 0.15: a startup race, table writes from batches, an
+idempotent producer, a read_committed consumer and a fetcher that skips unreadable batches.
 
 When a worker (re)starts with a backlog, Faust starts fetching the stream partitions
 before ``Recovery.on_recovery_completed`` seeks them to their committed offsets, and that
@@ -12,13 +12,23 @@ nothing fetched before the seek can reach the queues.
 Faust builds its aiokafka producer without ``enable_idempotence`` (and has no setting for
 it): a send retried after a lost acknowledgement could then write a record twice. The
 patch turns it on (it needs acks=all, which our app sets).
+
+Faust's worker consumer reads ``read_uncommitted`` unless the app itself is transactional
+(exactly_once), so a record of a transaction that was later aborted reached the agents.
+The patch makes it ``read_committed`` in every processing mode.
+
+Every patch checks the installed Faust version and the shape of what it replaces when it
+is applied, and raises :class:`~streaming_rec.edge.patching.PatchMismatch` at start when
+they no longer match (tests/unit/test_faust_fixes.py proves each one applies and works).
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import weakref
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from faust import streams
@@ -26,15 +36,24 @@ from faust.tables import recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import EventT
 
-_applied = False
+from streaming_rec.edge import patching, poison
+
+#: The Faust series every patch here was written against (major.minor).
+FAUST_SERIES = "0.15"
+ISOLATION = "read_committed"
+
+_lock = threading.Lock()
 
 
-def apply() -> None:
-    """Patch Recovery.on_recovery_completed and the producer settings once per process."""
-    global _applied
-    if _applied:
+def _recovery_stops_flow_first() -> None:
+    patch = "faust fix: stop the flow before recovery seeks"
+    owner = recovery.Recovery
+    original = patching.check_callable(
+        owner, "on_recovery_completed", ["self", "generation_id"], patch, is_async=True
+    )
+    if patching.is_patched(original):
         return
-    original = recovery.Recovery.on_recovery_completed
+    patching.check_source(original, ("perform_seek()", "resume_flow()"), patch)
 
     async def on_recovery_completed(self: Any, generation_id: int = 0) -> None:
         consumer = self.app.consumer
@@ -43,15 +62,62 @@ def apply() -> None:
         await consumer.wait_for_stopped_flow()
         await original(self, generation_id)
 
-    recovery.Recovery.on_recovery_completed = on_recovery_completed  # type: ignore[method-assign]
+    owner.on_recovery_completed = patching.mark(on_recovery_completed, original)  # type: ignore[method-assign]
 
-    producer_defaults = faust_aiokafka.Producer._settings_default
+
+def _idempotent_producer() -> None:
+    patch = "faust fix: idempotent producer"
+    owner = faust_aiokafka.Producer
+    original = patching.check_callable(owner, "_settings_default", ["self"], patch, is_async=False)
+    if patching.is_patched(original):
+        return
+    patching.check_source(original, ('"acks"', '"compression_type"'), patch)
 
     def idempotent_settings(self: Any) -> Any:
-        return {**producer_defaults(self), "enable_idempotence": True}
+        return {**original(self), "enable_idempotence": True}
 
-    faust_aiokafka.Producer._settings_default = idempotent_settings  # type: ignore[method-assign]
-    _applied = True
+    owner._settings_default = patching.mark(idempotent_settings, original)  # type: ignore[method-assign]
+
+
+def _read_committed_consumer() -> None:
+    patch = "faust fix: read_committed consumer"
+    owner = faust_aiokafka.AIOKafkaConsumerThread
+    original = patching.check_callable(
+        owner, "_create_worker_consumer", ["self", "transport"], patch, is_async=False
+    )
+    if patching.is_patched(original):
+        return
+    patching.check_source(original, ("isolation_level=isolation_level",), patch)
+
+    def create_worker_consumer(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        # aiokafka keeps the constructor's isolation_level here until start() builds its
+        # fetcher from it (checked below, so a rename fails at start, not silently)
+        if getattr(consumer, "_isolation_level", None) not in ("read_uncommitted", ISOLATION):
+            raise patching.PatchMismatch(f"{patch}: AIOKafkaConsumer has no _isolation_level")
+        consumer._isolation_level = ISOLATION
+        return consumer
+
+    owner._create_worker_consumer = patching.mark(create_worker_consumer, original)  # type: ignore[method-assign]
+
+
+def _check_current_event() -> None:
+    patch = "faust fix: current event of a batched table write"
+    if not isinstance(getattr(streams, "_current_event", None), ContextVar):
+        raise patching.PatchMismatch(f"{patch}: faust.streams._current_event is not a ContextVar")
+
+
+def apply() -> None:
+    """Apply every Faust patch, and the unreadable-batch guard of aiokafka and kafka-python
+    (:func:`streaming_rec.edge.poison.apply`), once per process. PatchMismatch when the
+    installed Faust is not 0.15 or a patched place is not shaped as expected."""
+    with _lock:
+        patching.check_version("faust-streaming", FAUST_SERIES, "faust fixes")
+        _check_current_event()
+        _recovery_stops_flow_first()
+        _idempotent_producer()
+        _read_committed_consumer()
+    poison.apply()
 
 
 @contextlib.contextmanager

@@ -1,8 +1,12 @@
 """Connection settings for each Kafka client we ship, from the one Settings object.
 
 Every client goes through here: kafka-python (RecClient, the CLI, the admin helpers) and
-aiokafka (the trainer, topic replicas) take :func:`client_config`, Faust takes
-:func:`faust_broker_kwargs`. Both build the same TLS context and the same SASL
+aiokafka (the trainer, topic replicas) take :func:`client_config` (producers
+:func:`producer_config`, consumers :func:`consumer_config`), Faust takes
+:func:`faust_broker_kwargs`. Producers compress with SREC_COMPRESSION; consumers read
+committed records only (``read_committed``: a transaction's records once it commits,
+never an aborted one's) and skip a batch they cannot read (:mod:`streaming_rec.edge.poison`).
+Both build the same TLS context and the same SASL
 credentials, and both refuse a half-made security setup (ConfigError) instead of falling
 back to PLAINTEXT. The SASL password is read from its SecretStr only here, into the
 client's keyword arguments; it is never logged.
@@ -91,15 +95,43 @@ def client_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+def compression_type(settings: Settings) -> str | None:
+    """The producers' ``compression_type`` (None: uncompressed), from SREC_COMPRESSION."""
+    return None if settings.compression == "none" else settings.compression
+
+
+def producer_config(settings: Settings) -> dict[str, Any]:
+    """:func:`client_config` plus the compression of SREC_COMPRESSION, for kafka-python's
+    and aiokafka's producers. ConfigError as :func:`check_security`."""
+    return {**client_config(settings), "compression_type": compression_type(settings)}
+
+
+def consumer_config(settings: Settings) -> dict[str, Any]:
+    """:func:`client_config` for a kafka-python or aiokafka consumer: committed records
+    only (``read_committed``), and unreadable batches skipped instead of raised (installs
+    the guard of :mod:`streaming_rec.edge.poison` once per process; PatchMismatch if the
+    installed client is not the one it was written for). ConfigError as
+    :func:`check_security`."""
+    from streaming_rec.edge import poison
+
+    poison.apply()
+    return {**client_config(settings), "isolation_level": "read_committed"}
+
+
 def faust_broker_kwargs(settings: Settings) -> dict[str, Any]:
-    """``broker`` and ``broker_credentials`` for faust.App.
+    """``broker``, ``broker_credentials`` and ``producer_compression_type`` for faust.App.
 
     Faust derives the protocol from the credentials: SASLCredentials with a TLS context is
-    SASL_SSL, without one SASL_PLAINTEXT; SSLCredentials is SSL; none is PLAINTEXT."""
+    SASL_SSL, without one SASL_PLAINTEXT; SSLCredentials is SSL; none is PLAINTEXT. (Its
+    consumer is made read_committed and its fetcher guarded by
+    :func:`streaming_rec.edge.faust_fixes.apply`.)"""
     import faust
 
     check_security(settings)
-    kwargs: dict[str, Any] = {"broker": [f"kafka://{s}" for s in bootstrap_list(settings)]}
+    kwargs: dict[str, Any] = {
+        "broker": [f"kafka://{s}" for s in bootstrap_list(settings)],
+        "producer_compression_type": compression_type(settings),
+    }
     context = ssl_context(settings)
     if uses_sasl(settings):
         kwargs["broker_credentials"] = faust.SASLCredentials(

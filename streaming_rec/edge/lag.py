@@ -6,7 +6,7 @@ from __future__ import annotations
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from streaming_rec.config import Settings
-from streaming_rec.edge.kafka_config import client_config
+from streaming_rec.edge.kafka_config import client_config, consumer_config
 
 
 class LagProbe:
@@ -17,7 +17,7 @@ class LagProbe:
         self._admin = KafkaAdminClient(
             **client_config(settings), client_id=f"{settings.app_id}-lag"
         )
-        self._consumer = KafkaConsumer(**client_config(settings), enable_auto_commit=False)
+        self._consumer = KafkaConsumer(**consumer_config(settings), enable_auto_commit=False)
 
     def lag(self, logical_topic: str) -> int:
         """Records of ``logical_topic`` past the group's committed offsets (a partition

@@ -63,6 +63,20 @@ BLEND_PAIRS = Gauge(
     namespace=_NS,
     registry=REGISTRY,
 )
+UNREADABLE_BATCHES = Counter(
+    "unreadable_batches_total",
+    "Record batches skipped unread (codec missing, corrupt, unparsable), by topic and error.",
+    ["topic", "error"],
+    namespace=_NS,
+    registry=REGISTRY,
+)
+UNREADABLE_RECORDS = Counter(
+    "unreadable_records_total",
+    "Offsets skipped in unreadable record batches, by topic.",
+    ["topic"],
+    namespace=_NS,
+    registry=REGISTRY,
+)
 
 
 def show_blend(weights: dict[str, float], pairs: int) -> None:

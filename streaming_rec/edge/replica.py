@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from streaming_rec import codec
 from streaming_rec.config import Settings
-from streaming_rec.edge.kafka_config import client_config
+from streaming_rec.edge.kafka_config import consumer_config
 from streaming_rec.errors import DecodeError
 from streaming_rec.schemas import ItemVector
 
@@ -56,7 +56,7 @@ class TopicReplica:
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
-            **client_config(self.settings),
+            **consumer_config(self.settings),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

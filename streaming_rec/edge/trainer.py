@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from streaming_rec import codec
 from streaming_rec.config import Settings
 from streaming_rec.core.factors import Interactions, Model, learn
-from streaming_rec.edge.kafka_config import client_config
+from streaming_rec.edge.kafka_config import producer_config
 from streaming_rec.edge.replica import TopicReplica, item_vector_updates
 from streaming_rec.errors import DecodeError
 from streaming_rec.schemas import ItemVector
@@ -74,7 +74,7 @@ class Trainer:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         self._producer = AIOKafkaProducer(
-            **client_config(self.settings), acks="all", enable_idempotence=True
+            **producer_config(self.settings), acks="all", enable_idempotence=True
         )
         await self._producer.start()
         web = await self._serve_health()
