@@ -207,11 +207,12 @@ def feedback(user_id: str, item_id: str, event: str, request_id: str | None) -> 
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def load_catalog(path: Path) -> None:
     """Publish items from a JSON-lines file (one item message per line), streamed with a
-    progress bar; ends with the items/s. A line that is not a JSON object with an item_id
-    is skipped and named; the workers check every other field (and dead-letter)."""
+    progress bar; ends with the items/s. A line that is not a JSON object with an item_id,
+    or that the codec refuses (a field the workers would dead-letter), is skipped and named."""
     from tqdm import tqdm
 
     from streaming_rec.edge.client import RecClient
+    from streaming_rec.errors import DecodeError
 
     published, skipped = 0, 0
     started = time.perf_counter()
@@ -230,12 +231,12 @@ def load_catalog(path: Path) -> None:
                 item = orjson.loads(line)
                 if not isinstance(item, dict) or not isinstance(item.get("item_id"), str):
                     raise ValueError("not a JSON object with a string item_id")
-            except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+                client.upsert_item(item)  # built and checked by the codec
+            except (ValueError, DecodeError) as exc:  # orjson.JSONDecodeError is a ValueError
                 skipped += 1
                 if skipped <= 20:
                     click.echo(f"{path}:{number}: skipped: {exc}", err=True)
                 continue
-            client.upsert_item(item)
             published += 1
         client.flush(timeout=600)
     seconds = time.perf_counter() - started

@@ -4,6 +4,10 @@
         answer = client.ask("u1", "a funny animated film for children", k=5)
         client.feedback("u1", answer.items[0].item_id, "click")
 
+Every message is built and checked by the codec (``streaming_rec.codec``), the module the
+workers decode with, against the schemas of ``topics/``: a field a worker would refuse
+fails here, as a DecodeError naming it, instead of ending in the dead letters.
+
 Replies are matched by request_id. A background thread reads `recommendations` (every
 partition, from the end at start-up), so many requests can be in flight at once.
 """
@@ -13,9 +17,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -25,7 +29,9 @@ from streaming_rec import codec
 from streaming_rec.config import Settings
 from streaming_rec.edge.kafka_config import consumer_config, producer_config
 from streaming_rec.errors import BrokerError, RequestTimeout
-from streaming_rec.schemas import Recommendation
+from streaming_rec.schemas import Item, Recommendation
+
+M = TypeVar("M")
 
 
 class RecClient:
@@ -67,18 +73,15 @@ class RecClient:
     ) -> str:
         """Publish a query; return its request_id (answers arrive on `recommendations`)."""
         request_id = request_id or uuid.uuid4().hex
-        message: dict[str, Any] = {"request_id": request_id, "user_id": user_id, "text": text}
+        fields: dict[str, Any] = {"request_id": request_id, "user_id": user_id, "text": text}
         if k is not None:
-            message["k"] = k
-        filters: dict[str, Any] = {}
-        if categories:
-            filters["categories"] = list(categories)
-        if exclude_ids:
-            filters["exclude_ids"] = list(exclude_ids)
-        if filters:
-            message["filters"] = filters
-        message["sent_at"] = time.time()
-        self.send_raw("queries", user_id.encode(), orjson.dumps(message))
+            fields["k"] = k
+        filters = {"categories": list(categories), "exclude_ids": list(exclude_ids)}
+        if filters["categories"] or filters["exclude_ids"]:
+            fields["filters"] = filters
+        fields["sent_at"] = time.time()
+        query = _checked(codec.decode_query, fields)
+        self.send_raw("queries", user_id.encode(), codec.encode_query(query))
         return request_id
 
     def feedback(
@@ -89,19 +92,22 @@ class RecClient:
         ts: float | None = None,
         request_id: str | None = None,
     ) -> None:
-        message: dict[str, Any] = {"user_id": user_id, "item_id": item_id, "event": event}
-        message["ts"] = ts if ts is not None else time.time()
+        fields: dict[str, Any] = {"user_id": user_id, "item_id": item_id, "event": event}
+        fields["ts"] = ts if ts is not None else time.time()
         if request_id:
-            message["request_id"] = request_id
-        self.send_raw("feedback", user_id.encode(), orjson.dumps(message))
+            fields["request_id"] = request_id
+        message = _checked(codec.decode_feedback, fields)
+        self.send_raw("feedback", user_id.encode(), codec.encode_feedback(message))
 
-    def upsert_item(self, item: Mapping[str, Any]) -> None:
-        self.send_raw("items", str(item["item_id"]).encode(), orjson.dumps(dict(item)))
+    def upsert_item(self, item: Item | Mapping[str, Any]) -> None:
+        """Publish an item (an :class:`Item` or its fields as in topics/schemas/item.v1.json)."""
+        if not isinstance(item, Item):
+            item = _checked(_decode_item, item)
+        self.send_raw("items", item.item_id.encode(), codec.encode_item(item))
 
     def delete_item(self, item_id: str) -> None:
-        self.send_raw(
-            "items", item_id.encode(), orjson.dumps({"item_id": item_id, "deleted": True})
-        )
+        item = _checked(_decode_item, {"item_id": item_id, "deleted": True})
+        self.send_raw("items", item_id.encode(), codec.encode_item(item))
 
     def send_raw(self, logical_topic: str, key: bytes | None, value: bytes | None) -> None:
         """Publish bytes as they are (also for testing what workers do with bad input)."""
@@ -191,3 +197,13 @@ class RecClient:
         self, *exc: tuple[type[BaseException], BaseException, TracebackType] | None
     ) -> None:
         self.close()
+
+
+def _checked(decode: Callable[[bytes], M], fields: Mapping[str, Any]) -> M:
+    """The message ``fields`` make, as a worker will decode it: built and checked by the
+    codec (DecodeError naming the field a worker would refuse)."""
+    return decode(orjson.dumps(dict(fields)))
+
+
+def _decode_item(raw: bytes) -> Item:
+    return codec.decode_item(None, raw)  # no key to compare: the key is made from item_id
