@@ -1,0 +1,124 @@
+"""Each third-party patch is applied, does what it claims, and refuses to apply to a
+library that is not the one it was written for (faust_fixes, the CLI's worker class)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+from unittest import mock
+
+import faust
+import pytest
+from faust.tables import recovery
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streaming_rec import cli
+from streaming_rec.edge import faust_fixes, patching
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def applied() -> None:
+    faust_fixes.apply()
+
+
+def test_every_patch_is_applied_once() -> None:
+    for owner, name in (
+        (recovery.Recovery, "on_recovery_completed"),
+        (faust_aiokafka.Producer, "_settings_default"),
+        (faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer"),
+    ):
+        installed = vars(owner)[name]
+        assert patching.is_patched(installed), name
+        assert not patching.is_patched(installed.__wrapped__), name  # not wrapped twice
+    faust_fixes.apply()
+    assert not patching.is_patched(vars(recovery.Recovery)["on_recovery_completed"].__wrapped__)
+
+
+def test_recovery_stops_the_flow_before_the_seek() -> None:
+    calls: list[str] = []
+    me = mock.MagicMock()
+    consumer = me.app.consumer
+    consumer.stop_flow.side_effect = lambda: calls.append("stop_flow")
+    me.app.flow_control.suspend.side_effect = lambda: calls.append("suspend")
+    consumer.wait_for_stopped_flow = mock.AsyncMock(side_effect=lambda: calls.append("stopped"))
+    consumer.perform_seek = mock.MagicMock(side_effect=lambda: calls.append("seek"))
+    consumer.assignment.return_value = {("t", 0)}
+    me.app.consumer_generation_id = 0
+    me.tables.values.return_value = []
+    me.app.on_rebalance_complete.send = mock.AsyncMock()
+    me._wait = mock.AsyncMock()
+    me.app._fetcher.maybe_start = mock.AsyncMock()
+    consumer.resume_flow.side_effect = lambda: calls.append("resume_flow")
+
+    asyncio.run(recovery.Recovery.on_recovery_completed(me, 0))
+    assert calls == ["stop_flow", "suspend", "stopped", "seek", "resume_flow"]
+
+
+def test_the_producer_is_idempotent_and_compresses_as_configured() -> None:
+    app = faust.App(
+        "srec-test-fixes", broker="kafka://127.0.0.1:1", producer_compression_type="zstd"
+    )
+    producer = faust_aiokafka.Producer(app.transport)
+    settings = producer._settings_default()
+    assert settings["enable_idempotence"] is True
+    assert settings["compression_type"] == "zstd"
+
+
+def test_the_worker_consumer_reads_committed_records_only() -> None:
+    async def make() -> Any:  # aiokafka builds its consumer inside a running loop
+        app = faust.App("srec-test-fixes-c", broker="kafka://127.0.0.1:1")
+        thread = faust_aiokafka.AIOKafkaConsumerThread(
+            app.consumer, loop=asyncio.get_running_loop()
+        )
+        return thread._create_worker_consumer(app.transport)
+
+    made = asyncio.run(make())
+    assert made._isolation_level == "read_committed"
+
+
+def test_a_patch_refuses_another_faust(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faust_fixes, "FAUST_SERIES", "0.16")
+    with pytest.raises(patching.PatchMismatch, match=r"faust-streaming 0\.16"):
+        faust_fixes.apply()
+
+
+def test_a_patch_refuses_a_changed_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def changed(self: Any, generation: int, extra: int) -> None:
+        return None
+
+    monkeypatch.setattr(recovery.Recovery, "on_recovery_completed", changed)
+    with pytest.raises(patching.PatchMismatch, match="expected parameters"):
+        faust_fixes.apply()
+
+    def plain(self: Any) -> Any:  # the producer settings became ... something else
+        return {}
+
+    monkeypatch.undo()
+    monkeypatch.setattr(faust_aiokafka.Producer, "_settings_default", plain)
+    with pytest.raises(patching.PatchMismatch, match="no longer uses"):
+        faust_fixes.apply()
+
+
+def test_the_shutdown_watchdog_forces_exit_after_the_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    worker_class = cli._guarded_worker_class()
+    exited = threading.Event()
+    monkeypatch.setattr(cli, "SHUTDOWN_GRACE_S", 0.05)
+    monkeypatch.setattr("os._exit", lambda code: exited.set())
+    worker = worker_class.__new__(worker_class)
+    worker._signal_stop_time = 1.0  # mode's own handler: already stopping, does nothing more
+    worker._schedule_shutdown("SIGTERM")
+    assert exited.wait(2.0)
+
+
+def test_the_shutdown_watchdog_refuses_another_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faust.worker import Worker
+
+    def own(self: Any, signal: Any) -> None:
+        return None
+
+    monkeypatch.setattr(Worker, "_schedule_shutdown", own, raising=False)
+    with pytest.raises(patching.PatchMismatch, match="overrides _schedule_shutdown"):
+        cli._guarded_worker_class()
