@@ -1,7 +1,8 @@
 """From a query and a user to one search vector, and from candidates to the final top-k.
 
-The model (DESIGN.md): every item vector is [v_c ; v_f] (content ; collaborative factors)
-and s(x, u, v) = α⟨x, v_c⟩ + γ⟨u_c, v_c⟩ + β⟨u_f, v_f⟩ + w·prior(v). The first three terms
+The model (described in the README's opening section; the blend is learned in
+core/learner.py): every item vector is [v_c ; v_f] (content ; collaborative factors) and
+s(x, u, v) = α⟨x, v_c⟩ + γ⟨u_c, v_c⟩ + β⟨u_f, v_f⟩ + w·prior(v). The first three terms
 are one inner product with q = [α·x + γ·u_c ; β·u_f], so the index is searched once per
 request with weights chosen per request; the prior (popularity) and diversification (MMR)
 are applied to the top-M candidates.
