@@ -97,6 +97,23 @@ class Settings(BaseSettings):
         le=8192,
         description="Most items embedded per batch (small: queries wait for at most one).",
     )
+    item_wait_ms: float = Field(
+        50.0, ge=0, le=10_000, description="Longest wait to fill a batch of items (ms)."
+    )
+    max_clock_skew_s: float = Field(
+        300.0,
+        ge=0,
+        le=86_400,
+        description="Client times (feedback ts, query sent_at, record timestamps) later than "
+        "the reader's clock + this are clamped to the reader's clock (s).",
+    )
+    unknown_item_hold_s: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="How long feedback on an item not yet indexed is held and retried "
+        "before it is dead-lettered (s; 0: dead-letter at once).",
+    )
 
     # --- Index ---------------------------------------------------------------------------
     hnsw_m: int = Field(16, ge=4, le=128, description="HNSW graph degree M.")

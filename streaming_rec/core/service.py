@@ -97,6 +97,38 @@ class Recommender:
         self.explore_share = explore_share
         self.impressions = Impressions(impressions_kept)
 
+    # --- what the edge may ask ---------------------------------------------------------------
+    @property
+    def model_version(self) -> str:
+        """The encoder's id, recorded with every vector it makes (item vectors, snapshots,
+        embedded queries): vectors of different ids are never compared."""
+        return self.embedder.name
+
+    @property
+    def index_size(self) -> int:
+        """Live items in the index."""
+        return len(self.index)
+
+    @property
+    def index_version(self) -> int:
+        """Vector updates applied to the index so far."""
+        return self.index.version
+
+    def has_item(self, item_id: str) -> bool:
+        """Whether ``item_id`` is indexed (searchable) now."""
+        return item_id in self.index
+
+    def blend(self) -> dict[str, float]:
+        """The blend in use, by part name (alpha, gamma, beta, prior_weight), plus
+        ``learned_pairs``: what :meth:`restore_blend` takes back."""
+        return {**self.learner.as_dict(), "learned_pairs": float(self.learner.updates)}
+
+    def restore_blend(self, saved: dict[str, float]) -> None:
+        """Go on from a blend saved by :meth:`blend`. Raises KeyError, TypeError or
+        ValueError when ``saved`` lacks a part or holds a non-number."""
+        self.learner.restore(saved)
+        self.weights = self.learner.weights
+
     # --- items ------------------------------------------------------------------------------
     def embed_items(self, texts: Sequence[str]) -> np.ndarray:
         return self.embedder.encode(texts)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streaming_rec.core.offsets import PartitionOffset
+
 
 @dataclass(frozen=True)
 class Event:
@@ -34,15 +36,16 @@ class UserState:
     history: tuple[Event, ...] = ()
     events: int = 0  # every event ever applied (the history keeps the newest ones)
     feedback_ts: float | None = None
-    # (partition, offset) of the last event applied from the feedback stream: an event
-    # delivered again (at-least-once, after a crash) is recognised and not counted twice
-    position: tuple[int, int] | None = None
+    # the last event applied from the feedback stream: an event delivered again
+    # (at-least-once, after a crash) is recognised and not counted twice
+    applied: PartitionOffset | None = None
 
     def already_applied(self, partition: int, offset: int) -> bool:
+        """True when the event at (partition, offset) is already counted in this state."""
         return (
-            self.position is not None
-            and self.position[0] == partition
-            and offset <= self.position[1]
+            self.applied is not None
+            and self.applied.partition == partition
+            and offset <= self.applied.offset
         )
 
     def seen(self) -> frozenset[str]:
@@ -70,7 +73,7 @@ class UpdateRule:
         if len(history) > self.max_recent:
             history = history[len(history) - self.max_recent :]
         newest = ts if state.feedback_ts is None else max(state.feedback_ts, ts)
-        return UserState(state.user_id, history, state.events + 1, newest, state.position)
+        return UserState(state.user_id, history, state.events + 1, newest, state.applied)
 
     def window(self) -> int:
         """Events that still count: older ones weigh < 1e-4 of the newest (14 half-lives)."""

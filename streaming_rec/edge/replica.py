@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from streaming_rec import codec
 from streaming_rec.config import Settings
 from streaming_rec.edge.kafka_config import consumer_config
-from streaming_rec.errors import DecodeError
-from streaming_rec.schemas import ItemVector
+from streaming_rec.flows.ports import NO_TIMESTAMP, Record
+from streaming_rec.flows.ports import Handler as FlowHandler
 
 log = logging.getLogger(__name__)
 
@@ -130,18 +129,24 @@ class TopicReplica:
         return True
 
 
-def item_vector_updates(
-    records: Sequence[ConsumerRecord],
-) -> Iterator[tuple[str, ItemVector | None]]:
-    """(item_id, its vector — or None for a tombstone) for each readable `item-vectors`
-    record, in order; an unreadable one is logged and skipped (we wrote it ourselves)."""
-    for record in records:
-        try:
-            vector = codec.decode_item_vector(record.key, record.value)
-        except DecodeError as exc:
-            log.error("unreadable item vector at %s@%d: %s", record.partition, record.offset, exc)
-            continue
-        if vector is not None:
-            yield vector.item_id, vector
-        elif record.key:
-            yield record.key.decode("utf-8", "replace"), None
+def from_consumer_record(record: ConsumerRecord) -> Record:
+    """The Record of an aiokafka record (timestamp in ms, −1 when none)."""
+    ts = record.timestamp
+    return Record(
+        record.topic,
+        record.partition,
+        record.offset,
+        record.key,
+        record.value,
+        ts if ts is not None and ts >= 0 else NO_TIMESTAMP,
+        source=record,
+    )
+
+
+def replica_handler(handler: FlowHandler) -> Handler:
+    """A TopicReplica handler that feeds a flow's ``handle``."""
+
+    async def handle(records: Sequence[ConsumerRecord]) -> None:
+        await handler([from_consumer_record(r) for r in records])
+
+    return handle

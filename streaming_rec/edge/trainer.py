@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
 import time
 from collections.abc import Sequence
@@ -31,8 +32,10 @@ from streaming_rec import codec
 from streaming_rec.config import Settings
 from streaming_rec.core.factors import Interactions, Model, learn
 from streaming_rec.edge.kafka_config import producer_config
-from streaming_rec.edge.replica import TopicReplica, item_vector_updates
-from streaming_rec.errors import DecodeError
+from streaming_rec.edge.replica import TopicReplica, from_consumer_record
+from streaming_rec.errors import BadMessage
+from streaming_rec.flows.items import item_vector_updates
+from streaming_rec.flows.policy import read_feedback
 from streaming_rec.schemas import ItemVector
 
 log = logging.getLogger(__name__)
@@ -79,7 +82,7 @@ class Trainer:
         await self._producer.start()
         web = await self._serve_health()
         tasks = [
-            asyncio.create_task(self.feedback.run()),
+            asyncio.create_task(self._feedback_after_items()),
             asyncio.create_task(self.item_vectors.run()),
             asyncio.create_task(self._refresh_loop()),
         ]
@@ -108,17 +111,25 @@ class Trainer:
         )
         self.state.published += 1
 
+    async def _feedback_after_items(self) -> None:
+        """Read feedback once the items are known: events are judged against them."""
+        await self.item_vectors.caught_up.wait()
+        await self.feedback.run()
+
     async def _on_feedback(self, records: Sequence[ConsumerRecord]) -> None:
+        now, items = time.time(), self.state.items
         for record in records:
-            try:
-                fb = codec.decode_feedback(record.value)
-            except DecodeError:
-                continue  # the workers dead-letter it
+            try:  # the feedback flow's verdict: what the workers refuse is not learned from
+                fb = read_feedback(
+                    from_consumer_record(record), items.__contains__, now, math.inf
+                ).feedback
+            except BadMessage:
+                continue  # the workers dead-letter it (or hold it and send it again)
             self.state.interactions.add(fb.user_id, fb.item_id)
 
     async def _on_item_vectors(self, records: Sequence[ConsumerRecord]) -> None:
         state = self.state
-        for item_id, vector in item_vector_updates(records):
+        for item_id, vector in item_vector_updates([from_consumer_record(r) for r in records]):
             if vector is None:
                 state.items.pop(item_id, None)
                 continue

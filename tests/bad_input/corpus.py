@@ -40,6 +40,7 @@ class Case:
     worker_only: bool = False  # the codec accepts it; the worker's state rejects it
     never_sent: bool = False  # Kafka clients refuse to send it (and brokers to store it)
     before: tuple[bytes, ...] = ()  # valid values sent first, with the same key
+    error: str = "DecodeError"  # DeadLetter.error: the class of the refusal
 
     def __repr__(self) -> str:  # values can be a megabyte
         return f"Case({self.kind!r}, {self.topic!r}, field={self.field!r})"
@@ -246,6 +247,7 @@ def _queries(tag: str) -> Iterator[Case]:
         "duplicate",
         worker_only=True,
         before=(repeated,),
+        error="DuplicateRequest",
     )
 
 
@@ -320,6 +322,7 @@ def _feedback(tag: str) -> Iterator[Case]:
         "feedback.item_id",
         "unknown item",
         worker_only=True,
+        error="UnknownItem",
     )
 
 

@@ -17,11 +17,11 @@ from kafka.errors import KafkaError
 
 from streaming_rec import codec
 from streaming_rec.config import Settings
-from streaming_rec.devstack import WorkerProcess
 from streaming_rec.edge.client import RecClient
-from streaming_rec.edge.convert import DEAD_LETTER_MAX_KEY, DEAD_LETTER_MAX_VALUE
 from streaming_rec.edge.kafka_config import client_config
+from streaming_rec.flows.convert import DEAD_LETTER_MAX_KEY, DEAD_LETTER_MAX_VALUE
 from streaming_rec.schemas import DeadLetter, Recommendation
+from streaming_rec_dev.devstack import WorkerProcess
 from tests.bad_input.corpus import TOPICS, Case, corpus
 from tests.integration.test_loop import ask_until
 
@@ -133,7 +133,7 @@ def read_letters(settings: Settings, wanted: set[Where], timeout: float) -> dict
 def check_letter(letter: DeadLetter, case: Case) -> None:
     assert letter.field == case.field, (case.kind, letter.reason)
     assert letter.reason.startswith(f"{case.field}: {case.reason}"), (case.kind, letter.reason)
-    assert letter.error == "DecodeError"
+    assert letter.error == case.error, case.kind
     key, value = case.key or b"", case.value or b""
     assert base64.b64decode(letter.key or "") == key[:DEAD_LETTER_MAX_KEY]
     assert (letter.key is None) == (case.key is None)

@@ -7,8 +7,10 @@ import dataclasses
 import pytest
 
 from streaming_rec import codec
+from streaming_rec.core.offsets import PartitionOffset
 from streaming_rec.core.user_state import UpdateRule, UserState
-from streaming_rec.edge.convert import (
+from streaming_rec.errors import DecodeError
+from streaming_rec.flows.convert import (
     DEAD_LETTER_MAX_KEY,
     DEAD_LETTER_MAX_VALUE,
     StateCache,
@@ -17,7 +19,6 @@ from streaming_rec.edge.convert import (
     state_from_bytes,
     state_to_bytes,
 )
-from streaming_rec.errors import DecodeError
 
 pytestmark = pytest.mark.unit
 
@@ -29,12 +30,14 @@ def test_a_user_state_round_trips_through_the_table_encoding() -> None:
     assert state_from_bytes(None, "u") == UserState("u")
 
 
-def test_a_user_state_keeps_the_position_of_its_last_event_and_knows_a_redelivery() -> None:
+def test_a_user_state_keeps_the_offset_of_its_last_event_and_knows_a_redelivery() -> None:
     rule = UpdateRule({"click": 1.0})
-    state = dataclasses.replace(rule.apply(UserState("u"), "a", "click", 1.0), position=(2, 41))
+    state = dataclasses.replace(
+        rule.apply(UserState("u"), "a", "click", 1.0), applied=PartitionOffset(2, 41)
+    )
     restored = state_from_bytes(state_to_bytes(state), "u")
-    assert restored.position == (2, 41)
-    assert rule.apply(restored, "b", "click", 2.0).position == (2, 41)  # the edge moves it
+    assert restored.applied == (2, 41)
+    assert rule.apply(restored, "b", "click", 2.0).applied == (2, 41)  # the flow moves it
     assert restored.already_applied(2, 41) and restored.already_applied(2, 7)
     assert not restored.already_applied(2, 42)
     assert not restored.already_applied(3, 7)  # another partition (partitions were added)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streaming_rec.edge.dedup import RecentRequests
-from streaming_rec.errors import DecodeError
+from streaming_rec.errors import DuplicateRequest
+from streaming_rec.flows.dedup import RecentRequests
 
 pytestmark = pytest.mark.unit
 
@@ -21,13 +21,13 @@ class Clock:
 def test_a_repeated_request_id_of_the_same_user_is_a_duplicate() -> None:
     recent = RecentRequests(capacity=10, ttl_s=60, clock=Clock())
     recent.admit("alice", "r1")
-    with pytest.raises(DecodeError) as caught:
+    with pytest.raises(DuplicateRequest) as caught:
         recent.admit("alice", "r1")
     assert caught.value.field == "query.request_id"
     assert str(caught.value).startswith("query.request_id: duplicate")
     recent.admit("bob", "r1")  # another user's client may pick the same id
     recent.admit("alice", "r2")
-    with pytest.raises(DecodeError):  # still remembered after a refusal
+    with pytest.raises(DuplicateRequest):  # still remembered after a refusal
         recent.admit("alice", "r1")
 
 
@@ -39,7 +39,7 @@ def test_ids_are_forgotten_after_the_ttl() -> None:
     recent.admit("alice", "r2")
     clock.now += 30  # r1 is 60 s old: forgotten; r2 is 30 s old: kept
     recent.admit("alice", "r1")
-    with pytest.raises(DecodeError):
+    with pytest.raises(DuplicateRequest):
         recent.admit("alice", "r2")
     assert len(recent) == 2
 
@@ -50,7 +50,7 @@ def test_memory_is_bounded_by_the_capacity_oldest_first() -> None:
         recent.admit("u", f"r{n}")
     assert len(recent) == 3
     recent.admit("u", "r0")  # long forgotten
-    with pytest.raises(DecodeError):
+    with pytest.raises(DuplicateRequest):
         recent.admit("u", "r99")
 
 
@@ -65,5 +65,5 @@ def test_the_same_message_read_again_is_a_redelivery_not_a_duplicate() -> None:
     recent = RecentRequests()
     assert recent.admit("alice", "r1", (3, 100)) is True
     assert recent.admit("alice", "r1", (3, 100)) is False  # re-read after a rebalance
-    with pytest.raises(DecodeError, match=r"query\.request_id"):
+    with pytest.raises(DuplicateRequest, match=r"query\.request_id"):
         recent.admit("alice", "r1", (3, 101))  # the client sent it again

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streaming_rec.edge.app import check_embedding
 from streaming_rec.errors import DecodeError
+from streaming_rec.flows.answer import check_embedding
 from streaming_rec.schemas import EmbeddedQuery, Query
 
 pytestmark = pytest.mark.unit

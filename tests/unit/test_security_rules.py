@@ -137,12 +137,12 @@ def test_health_and_metrics_bind_localhost_by_default() -> None:
         for path in (PACKAGE / "edge").glob("*.py")
         if "web_bind" in path.read_text() or "TCPSite" in path.read_text()
     }
-    assert {"app.py", "trainer.py"} <= set(sources)
+    assert {"faust_base.py", "trainer.py"} <= set(sources)
     for name, text in sources.items():
         assert "settings.web_host" in text, f"{name} binds something else than SREC_WEB_HOST"
         assert "0.0.0.0" not in text, name
-    # both worker roles build their Faust app with app.new_faust_app
-    from streaming_rec.edge.app import new_faust_app
+    # both worker roles build their Faust app with faust_base.new_faust_app
+    from streaming_rec.edge.faust_base import new_faust_app
 
     assert new_faust_app(load_settings(), "probe").conf.web_bind == "127.0.0.1"
     assert "new_faust_app(" in (PACKAGE / "edge" / "embed_app.py").read_text()

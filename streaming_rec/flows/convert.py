@@ -10,9 +10,10 @@ import numpy as np
 
 from streaming_rec import codec
 from streaming_rec.core.catalog import ItemMeta
+from streaming_rec.core.offsets import PartitionOffset
 from streaming_rec.core.service import Answer, Request
 from streaming_rec.core.user_state import Event, UserState
-from streaming_rec.errors import DecodeError
+from streaming_rec.errors import BadMessage
 from streaming_rec.schemas import (
     Blend,
     DeadLetter,
@@ -65,8 +66,11 @@ def answer_to_recommendation(
     worker: str,
     received_at: float,
     explore_share: float = 0.0,
+    produced_at: float | None = None,
 ) -> Recommendation:
-    produced_at = time.time()
+    """The reply to ``answer``; ``received_at`` and ``produced_at`` (default: now) are Unix
+    seconds of the reader's clock."""
+    produced_at = time.time() if produced_at is None else produced_at
     t = answer.timings
     return Recommendation(
         request_id=answer.request_id,
@@ -172,8 +176,8 @@ def state_from_bytes(raw: bytes | None, user_id: str) -> UserState:
         history=tuple(map(Event, record.history_items, record.history_events, record.history_ts)),
         events=record.events,
         feedback_ts=record.feedback_ts,
-        position=(
-            (record.applied_partition, record.applied_offset)
+        applied=(
+            PartitionOffset(record.applied_partition, record.applied_offset)
             if record.applied_partition is not None and record.applied_offset is not None
             else None
         ),
@@ -189,8 +193,8 @@ def state_to_bytes(state: UserState) -> bytes:
             history_ts=[e.ts for e in state.history],
             events=state.events,
             feedback_ts=state.feedback_ts,
-            applied_partition=state.position[0] if state.position else None,
-            applied_offset=state.position[1] if state.position else None,
+            applied_partition=state.applied.partition if state.applied else None,
+            applied_offset=state.applied.offset if state.applied else None,
             updated_at=time.time(),
         )
     )
@@ -219,7 +223,7 @@ def dead_letter(
         key=_b64(dead_letter_key(key)),
         value=_b64(None if value is None else value[:DEAD_LETTER_MAX_VALUE]),
         reason=str(exc),
-        field=exc.field if isinstance(exc, DecodeError) else None,
+        field=exc.field if isinstance(exc, BadMessage) else None,
         error=type(exc).__name__,
         worker=worker,
         at=time.time(),

@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from streaming_rec.errors import DecodeError
+from streaming_rec.errors import DuplicateRequest
 
 DEFAULT_CAPACITY = 100_000
 DEFAULT_TTL_S = 600.0
@@ -52,7 +52,7 @@ class RecentRequests:
 
     def admit(self, user_id: str, request_id: str, where: tuple[int, int] | None = None) -> bool:
         """Remember the pair and return True; return False when it is the very message seen
-        before (same ``where``: redelivered); DecodeError naming ``query.request_id`` when
+        before (same ``where``: redelivered); DuplicateRequest naming ``query.request_id`` when
         another message repeated a recent pair."""
         now = self._clock()
         while self._seen:
@@ -64,7 +64,7 @@ class RecentRequests:
         if pair in self._seen:
             if where is not None and self._seen[pair][1] == where:
                 return False
-            raise DecodeError(
+            raise DuplicateRequest(
                 "query.request_id", "duplicate of a recent query of this user", request_id
             )
         self._seen[pair] = (now, where)

@@ -1,0 +1,105 @@
+"""Apply feedback: `feedback` → each user's state (the user-state table) and the blend learner.
+
+Exactly once per user state: each state records the (partition, offset) of the last event
+it holds, so an event read again after a crash is skipped. Events on an item the worker
+does not know yet are handed to ``hold`` (see ``streaming_rec.flows.held``), which brings
+them back as new records once the item is indexed, or dead-letters them after a bounded
+wait.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from streaming_rec.core.service import Recommender
+from streaming_rec.core.user_state import UserState
+from streaming_rec.errors import UnknownItem
+from streaming_rec.flows.convert import StateCache
+from streaming_rec.flows.policy import DEFAULT_MAX_SKEW_S, DeadLetterPolicy, read_feedback
+from streaming_rec.flows.ports import Compute, Meter, Record, StateStore
+
+Hold = Callable[[Record, UnknownItem], Awaitable[None]]
+"""Keeps a record whose item is not indexed yet, to try it again later."""
+
+
+class ApplyFeedback:
+    """The feedback flow. ``handle(records)`` applies one batch: each user's state is
+    written once per batch (one changelog record, in the partition of its last event)."""
+
+    def __init__(
+        self,
+        service: Recommender,
+        users: StateStore,
+        policy: DeadLetterPolicy,
+        meter: Meter,
+        compute: Compute,
+        *,
+        event_weights: Mapping[str, float],
+        hold: Hold | None = None,
+        max_skew_s: float = DEFAULT_MAX_SKEW_S,
+        on_learned: Callable[[], None] = lambda: None,
+        states: StateCache | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.service = service
+        self.users = users
+        self.policy = policy
+        self.meter = meter
+        self.compute = compute
+        self.event_weights = event_weights
+        self.hold = hold
+        self.max_skew_s = max_skew_s
+        self.on_learned = on_learned
+        self.states = states if states is not None else StateCache()
+        self.clock = clock
+
+    async def handle(self, records: list[Record]) -> None:
+        """Apply the events in ``records``; refused ones are held or dead-lettered."""
+        if not records:
+            return
+        now = self.clock()
+        updated: dict[bytes, tuple[Record, UserState]] = {}
+        labels: list[tuple[str, str]] = []  # (request_id, item_id) of positive events
+        applied = 0
+        for record in records:
+            try:
+                accepted = read_feedback(record, self.service.has_item, now, self.max_skew_s)
+                fb = accepted.feedback
+                key = fb.user_id.encode()
+                state = (
+                    updated[key][1]
+                    if key in updated
+                    else self.states.load(self.users.get(key), fb.user_id)
+                )
+                if state.already_applied(*record.where):
+                    # delivered again after a crash: the state already counts it
+                    self.meter.messages(record.topic, "redelivered")
+                    continue
+                state = self.service.apply_feedback(state, fb.item_id, fb.event, accepted.ts)
+                updated[key] = (record, dataclasses.replace(state, applied=record.where))
+            except UnknownItem as exc:
+                if self.hold is not None:
+                    await self.hold(record, exc)
+                    self.meter.messages(record.topic, "held")
+                else:
+                    await self.policy.reject(record, exc)
+                continue
+            except Exception as exc:  # a bad message, or a bug on this one record
+                await self.policy.reject(record, exc)
+                continue
+            applied += 1
+            if fb.request_id is not None and self.event_weights[fb.event] > 0:
+                labels.append((fb.request_id, fb.item_id))
+        for key, (record, state) in updated.items():
+            try:
+                self.users.put(key, self.states.store(state), record)
+            except Exception as exc:  # never crash-loop on one user's state
+                applied -= 1
+                await self.policy.reject(record, exc)
+        self.meter.messages(records[0].topic, "ok", applied)
+        if labels:
+            learned: int = await self.compute(self.service.learn, labels)
+            if learned:
+                self.on_learned()
