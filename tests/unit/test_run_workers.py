@@ -18,7 +18,7 @@ shift 2  # -m streaming_rec
 case "$1" in
   topics|demo-catalog) exit 0 ;;
   worker) echo "loading the model"; sleep 1; echo "UnsupportedCodecError: no snappy"; exit 3 ;;
-  *) sleep 600 ;;  # the trainer and wait-ready: never ready
+  *) exec sleep 600 ;;  # the trainer and wait-ready: never ready
 esac
 """
 
