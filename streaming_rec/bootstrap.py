@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from streaming_rec.config import Settings
-from streaming_rec.core.embedder import Embedder, SentenceTransformerEmbedder
+from streaming_rec.core.embedder import Embedder, open_embedder
 from streaming_rec.core.index import HnswIndex
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.ranker import RankingWeights
@@ -24,11 +24,17 @@ log = logging.getLogger(__name__)
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    if settings.torch_threads:  # process-wide: workers sharing a machine split its cores
-        import torch
-
-        torch.set_num_threads(settings.torch_threads)
-    return SentenceTransformerEmbedder(settings.model, settings.device, settings.max_batch)
+    """The encoder of SREC_MODEL on the backend SREC_ENCODER picks (see ``open_embedder``):
+    ONNX Runtime on a CPU, torch on a GPU, torch again if the ONNX export fails."""
+    return open_embedder(
+        settings.model,
+        settings.encoder,
+        device=settings.device,
+        batch_size=settings.max_batch,
+        torch_threads=settings.torch_threads,
+        onnx_threads=settings.onnx_threads or settings.torch_threads or os.cpu_count() or 1,
+        cache_dir=settings.encoder_cache_dir or settings.data_dir / "encoders",
+    )
 
 
 def ranking_weights(settings: Settings) -> RankingWeights:

