@@ -12,7 +12,7 @@ import binascii
 import json
 import math
 import re
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import numpy as np
@@ -26,6 +26,7 @@ from streaming_rec.schemas import (
     DeadLetter,
     EmbeddedQuery,
     Feedback,
+    HeldFeedback,
     Item,
     ItemVector,
     Query,
@@ -35,27 +36,43 @@ from streaming_rec.schemas import (
 
 M = TypeVar("M", bound=BaseModel)
 
-KINDS: Final = (
-    "query",
-    "feedback",
-    "item",
-    "item_vector",
-    "recommendation",
-    "dead_letter",
-    "user_state",
-    "embedded_query",
-)
-_ARRAY_FIELDS: Final = {"item_vector": ("vector", "factors"), "embedded_query": ("vector",)}
-_OMIT_IF_NONE: Final = {
-    "query": ("filters", "sent_at", "deadline_ms"),
-    "feedback": ("ts", "request_id"),
-    "item": ("updated_at",),
-    "item_vector": ("factors",),
-    "recommendation": ("error",),
-    "dead_letter": ("value_size",),
-    "user_state": ("applied_partition", "applied_offset"),
-    "embedded_query": ("vector",),
+
+@dataclass(frozen=True)
+class Kind:
+    """One message kind on the wire: its model, which fields are base64 float32 vectors,
+    which optional fields are left out when None, and which nested fields are written as
+    a message of another kind. Adding a kind = one entry in ``REGISTRY`` (plus its model in
+    ``schemas`` and its JSON Schema in ``topics/schemas``)."""
+
+    name: str
+    model: type[BaseModel]
+    arrays: tuple[str, ...] = ()
+    omit_if_none: tuple[str, ...] = ()
+    nested: tuple[tuple[str, str], ...] = ()  # (field, kind)
+
+
+REGISTRY: Final[dict[str, Kind]] = {
+    kind.name: kind
+    for kind in (
+        Kind("query", Query, omit_if_none=("filters", "sent_at", "deadline_ms")),
+        Kind("feedback", Feedback, omit_if_none=("ts", "request_id")),
+        Kind("item", Item, omit_if_none=("updated_at",)),
+        Kind("item_vector", ItemVector, arrays=("vector", "factors"), omit_if_none=("factors",)),
+        Kind("recommendation", Recommendation, omit_if_none=("error",)),
+        Kind("dead_letter", DeadLetter, omit_if_none=("value_size",)),
+        Kind("user_state", UserStateRecord, omit_if_none=("applied_partition", "applied_offset")),
+        Kind(
+            "embedded_query",
+            EmbeddedQuery,
+            arrays=("vector",),
+            omit_if_none=("vector",),
+            nested=(("query", "query"),),
+        ),
+        Kind("held_feedback", HeldFeedback),
+    )
 }
+KINDS: Final = tuple(REGISTRY)
+_KINDS_BY_TYPE: Final[dict[type[BaseModel], str]] = {k.model: k.name for k in REGISTRY.values()}
 _MAX_B64 = (MAX_DIM * 4 + 2) // 3 * 4
 MAX_DEPTH: Final = 1024  # arrays/objects nested in one another: the parser's (orjson's) limit
 _NOT_FINITE: Final = "must be a finite number (NaN, Infinity and overflowing numbers like 1e999)"
@@ -228,7 +245,7 @@ def _reason(error: ErrorDetails) -> str:
 
 
 def _arrays(kind: str, data: dict[str, Any]) -> dict[str, Any]:
-    for name in _ARRAY_FIELDS.get(kind, ()):
+    for name in REGISTRY[kind].arrays:
         value = data.get(name)
         if value is not None:
             data[name] = b64_to_vector(value, f"{kind}.{name}")
@@ -240,20 +257,29 @@ def _check_key(kind: str, key: bytes | None, item_id: str) -> None:
         raise DecodeError(f"{kind}.item_id", "must equal the message key", item_id)
 
 
+def _decode(kind: str, model: type[M], raw: bytes | None) -> M:
+    """A message of a kind without key rules: JSON object → vectors → validated model."""
+    return _validate(kind, model, _arrays(kind, _load(kind, raw)))
+
+
 def decode_query(raw: bytes | None) -> Query:
     """A query from the ``queries`` topic."""
-    return _validate("query", Query, _load("query", raw))
+    return _decode("query", Query, raw)
 
 
 def decode_embedded_query(raw: bytes | None) -> EmbeddedQuery:
     """A query with its encoded text, from ``embedded-queries``."""
-    data = _arrays("embedded_query", _load("embedded_query", raw))
-    return _validate("embedded_query", EmbeddedQuery, data)
+    return _decode("embedded_query", EmbeddedQuery, raw)
 
 
 def decode_feedback(raw: bytes | None) -> Feedback:
     """A feedback event from the ``feedback`` topic."""
-    return _validate("feedback", Feedback, _load("feedback", raw))
+    return _decode("feedback", Feedback, raw)
+
+
+def decode_held_feedback(raw: bytes | None) -> HeldFeedback:
+    """A feedback event held for its item, from ``feedback-retry``."""
+    return _decode("held_feedback", HeldFeedback, raw)
 
 
 def decode_item(key: bytes | None, raw: bytes | None) -> Item:
@@ -283,29 +309,29 @@ def decode_item_vector(key: bytes | None, raw: bytes | None) -> ItemVector | Non
 
 def decode_recommendation(raw: bytes | None) -> Recommendation:
     """A recommendation from the ``recommendations`` topic."""
-    return _validate("recommendation", Recommendation, _load("recommendation", raw))
+    return _decode("recommendation", Recommendation, raw)
 
 
 def decode_dead_letter(raw: bytes | None) -> DeadLetter:
     """A dead letter from the ``dead-letters`` topic."""
-    return _validate("dead_letter", DeadLetter, _load("dead_letter", raw))
+    return _decode("dead_letter", DeadLetter, raw)
 
 
 def decode_user_state(raw: bytes | None) -> UserStateRecord:
     """A user's state from the table changelog."""
-    data = _arrays("user_state", _load("user_state", raw))
-    return _validate("user_state", UserStateRecord, data)
+    return _decode("user_state", UserStateRecord, raw)
 
 
 # --- encoding -----------------------------------------------------------------------------
 def _dump(kind: str, message: BaseModel) -> bytes:
+    spec = REGISTRY[kind]
     data = message.model_dump()
-    for name in _OMIT_IF_NONE.get(kind, ()):
+    for name in spec.omit_if_none:
         if data[name] is None:
             del data[name]
-    if isinstance(message, EmbeddedQuery):  # the query inside, as written on `queries`
-        data["query"] = orjson.loads(_dump("query", message.query))
-    for name in _ARRAY_FIELDS.get(kind, ()):
+    for name, inner in spec.nested:  # written as that kind is, e.g. the query on `queries`
+        data[name] = orjson.loads(_dump(inner, getattr(message, name)))
+    for name in spec.arrays:
         if data.get(name) is not None:
             data[name] = vector_to_b64(data[name])
     return orjson.dumps(data)
@@ -343,38 +369,26 @@ def encode_user_state(state: UserStateRecord) -> bytes:
     return _dump("user_state", state)
 
 
+def encode_held_feedback(message: HeldFeedback) -> bytes:
+    return _dump("held_feedback", message)
+
+
 # --- by kind ------------------------------------------------------------------------------
-_DECODERS: Final[dict[str, Callable[[bytes | None, bytes | None], BaseModel | None]]] = {
-    "query": lambda _key, raw: decode_query(raw),
-    "feedback": lambda _key, raw: decode_feedback(raw),
-    "item": decode_item,
-    "item_vector": decode_item_vector,
-    "recommendation": lambda _key, raw: decode_recommendation(raw),
-    "dead_letter": lambda _key, raw: decode_dead_letter(raw),
-    "user_state": lambda _key, raw: decode_user_state(raw),
-    "embedded_query": lambda _key, raw: decode_embedded_query(raw),
-}
-_KINDS_BY_TYPE: Final[dict[type[BaseModel], str]] = {
-    Query: "query",
-    Feedback: "feedback",
-    Item: "item",
-    ItemVector: "item_vector",
-    Recommendation: "recommendation",
-    DeadLetter: "dead_letter",
-    UserStateRecord: "user_state",
-    EmbeddedQuery: "embedded_query",
-}
+_KEYED: Final[dict[str, Any]] = {"item": decode_item, "item_vector": decode_item_vector}
 
 
 def decode(kind: str, raw: bytes | None, key: bytes | None = None) -> BaseModel | None:
-    """Decode a message of ``kind`` (one of KINDS); None only for an item_vector tombstone."""
+    """Decode a message of ``kind`` (one of KINDS); None only for an item_vector tombstone.
+    Raises DecodeError; ValueError for an unknown kind."""
+    if kind in _KEYED:
+        return _KEYED[kind](key, raw)  # type: ignore[no-any-return]
     try:
-        decoder = _DECODERS[kind]
+        spec = REGISTRY[kind]
     except KeyError:
         raise ValueError(f"unknown message kind {kind!r}; expected one of {KINDS}") from None
-    return decoder(key, raw)
+    return _decode(kind, spec.model, raw)
 
 
 def encode(message: BaseModel) -> bytes:
-    """Encode any message model."""
+    """Encode any message model of the registry."""
     return _dump(_KINDS_BY_TYPE[type(message)], message)

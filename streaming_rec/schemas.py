@@ -311,6 +311,21 @@ class DeadLetter(Message):
     value_size: Count | None = None  # the original value's length in bytes
 
 
+class HeldFeedback(Message):
+    """Internal (`feedback-retry`): a feedback event on an item the worker did not know yet,
+    held to be tried again. ``value`` is the original record's value (base64, unchanged
+    bytes); ``source_*`` say where it was first read in `feedback`; ``held_at`` is when (s,
+    the worker's clock); ``attempts`` counts the tries so far."""
+
+    v: Version = VERSION
+    user_id: Id
+    value: Base64
+    source_partition: Count
+    source_offset: Count
+    held_at: Timestamp
+    attempts: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+
+
 class UserStateRecord(Message):
     """Internal (written by the workers). The history is three parallel arrays, oldest
     first — compact and quick to (de)code, since it is rewritten on every event."""

@@ -106,6 +106,7 @@ def worker_env(settings: Settings, name: str = "worker-0", **extra: str) -> dict
             "SREC_DATA_DIR": str(settings.data_dir),
             "SREC_WEB_PORT": str(settings.web_port),
             "SREC_TRAINER_WEB_PORT": str(settings.trainer_web_port),
+            "SREC_UNKNOWN_ITEM_HOLD_S": str(settings.unknown_item_hold_s),
             "SREC_WORKER_NAME": name,
             "HF_HUB_OFFLINE": "1",
         }

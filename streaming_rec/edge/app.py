@@ -4,6 +4,8 @@
     item-vectors ─► (every worker) IndexItems         ─► the index
     queries      ─► answer_queries (AnswerQueries)   ─► recommendations
     feedback     ─► apply_feedback (ApplyFeedback)   ─► user-state table (changelog)
+                    └ item not indexed yet ─► feedback-retry ─► retry_feedback (HeldFeedback)
+                                                 ─► feedback again (or dead-letters)
     feedback     ─► (every worker) CountPopularity   ─► popular-now
 
 Each agent feeds its stream to a flow in micro-batches; a flow decodes, calls the
@@ -30,6 +32,7 @@ from streaming_rec.edge.faust_base import add_pages, new_faust_app, raw_topics, 
 from streaming_rec.edge.replicated import ReplicatedState
 from streaming_rec.flows.answer import AnswerQueries
 from streaming_rec.flows.feedback import ApplyFeedback
+from streaming_rec.flows.held import HeldFeedback
 from streaming_rec.flows.items import EmbedItems
 from streaming_rec.flows.policy import DeadLetterPolicy
 from streaming_rec.topics import TopicCatalog
@@ -72,9 +75,15 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
         deadline_ms=settings.query_deadline_ms,
         max_skew_s=settings.max_clock_skew_s,
     )  # fmt: skip
+    held = HeldFeedback(
+        service.has_item, sink, policy, meter,
+        feedback_topic=settings.topic("feedback"),
+        hold_s=settings.unknown_item_hold_s,
+    )  # fmt: skip
     feedback = ApplyFeedback(
         service, users, policy, meter, compute,
         event_weights=settings.event_weights,
+        hold=held.hold,
         max_skew_s=settings.max_clock_skew_s,
         on_learned=on_learned,
     )  # fmt: skip
@@ -96,6 +105,11 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
         """One event at a time (the default), or micro-batches of SREC_FEEDBACK_BATCH."""
         await replicated.ready()
         await feed(stream, feedback.handle, settings.feedback_batch, within_s)
+
+    @app.agent(topics["feedback-retry"])
+    async def retry_feedback(stream: faust.StreamT[bytes]) -> None:
+        await replicated.ready()
+        await feed(stream, held.handle)
 
     add_pages(app, lambda: replicated.health(worker))
     return app

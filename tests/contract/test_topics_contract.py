@@ -98,6 +98,7 @@ def test_topics_json_is_consistent() -> None:
         "dead-letters",
         "user-state-changelog",
         "embedded-queries",
+        "feedback-retry",
     }
     for spec in catalog.all():
         assert (TOPICS_DIR / spec.schema).is_file(), spec.schema
@@ -106,6 +107,7 @@ def test_topics_json_is_consistent() -> None:
     assert catalog.get("queries").partitions == catalog.get("feedback").partitions
     assert catalog.get("user-state-changelog").partitions == catalog.get("feedback").partitions
     assert catalog.get("embedded-queries").partitions == catalog.get("queries").partitions
+    assert catalog.get("feedback-retry").partitions == catalog.get("feedback").partitions
     assert catalog.get("items").cleanup_policy == "compact"
     assert catalog.get("item-vectors").internal
     assert catalog.full_name("queries") == "srec.queries"

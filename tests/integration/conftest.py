@@ -29,6 +29,7 @@ def settings(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         data_dir=tmp_path_factory.mktemp("worker"),
         web_port=free_port_pair(),
         trainer_web_port=free_port_pair(),
+        unknown_item_hold_s=3.0,  # held clicks on unknown items are dead-lettered in ~3.5 s
     )
 
 

@@ -390,6 +390,14 @@ _SEEDS: dict[str, dict[str, Any]] = {
         "source_offset": 7,
         "source_ts": 1.0,
     },
+    "held_feedback": {
+        "user_id": "u",
+        "value": "eyJ1c2VyX2lkIjogInUifQ==",
+        "source_partition": 1,
+        "source_offset": 9,
+        "held_at": 1.0,
+        "attempts": 2,
+    },
 }
 _ODD_VALUES: list[Any] = [
     None, True, False, 0, -1, 1, 2**63 - 1, -(2**63), 1.5, -0.0, 1e308, "", "x", "5",

@@ -16,9 +16,11 @@ import pytest
 
 from streaming_rec import codec
 from streaming_rec.core.service import Recommender
+from streaming_rec.errors import UnknownItem
 from streaming_rec.flows.answer import AnswerQueries
 from streaming_rec.flows.embed import EmbedQueries
 from streaming_rec.flows.feedback import ApplyFeedback
+from streaming_rec.flows.held import HeldFeedback
 from streaming_rec.flows.items import EmbedItems, IndexItems
 from streaming_rec.flows.policy import DeadLetterPolicy, event_time, visible_text
 from streaming_rec.flows.popularity import CountPopularity
@@ -328,3 +330,68 @@ def test_visible_text() -> None:
     assert visible_text("\u0301\u0308") == ""  # combining marks alone
     assert visible_text(" 最新科技新闻 ") == "最新科技新闻"
     assert visible_text("a\u200b") == "a\u200b"
+
+
+class HeldParts:
+    def __init__(self, hold_s: float = 10.0) -> None:
+        self.known: set[str] = set()
+        self.now = NOW
+        self.slept: list[float] = []
+        self.sink, self.meter = ListSink(), CountingMeter()
+
+        async def sleep(seconds: float) -> None:
+            self.slept.append(seconds)
+            self.now += seconds
+
+        self.flow = HeldFeedback(
+            self.known.__contains__, self.sink, DeadLetterPolicy(self.sink, self.meter, "w"),
+            self.meter, feedback_topic="srec.feedback", hold_s=hold_s, clock=lambda: self.now,
+            sleep=sleep,
+        )  # fmt: skip
+
+    def retried(self) -> list[Record]:
+        """The records written to feedback-retry so far, as the retry agent reads them."""
+        return [
+            Record("srec.feedback-retry", 0, n, k, v, int(self.now * 1000))
+            for n, (t, k, v) in enumerate(self.sink.sent)
+            if t == "feedback-retry"
+        ]
+
+
+@synchronous
+async def test_a_click_on_an_item_indexed_a_moment_later_is_applied_not_lost() -> None:
+    parts = HeldParts()
+    original = record("srec.feedback", click("new-phone", ts=NOW), 41, partition=3)
+    await parts.flow.hold(original, UnknownItem("feedback.item_id", "unknown item"))
+    [held] = parts.retried()
+    parts.known.add("new-phone")  # the item's vector reaches the index
+    await parts.flow.handle([held])
+    assert parts.slept == [0.5]  # waited its retry interval
+    assert parts.sink.on("feedback") == [original.value]  # the unchanged bytes, sent again
+    assert parts.sink.letters() == []
+
+
+@synchronous
+async def test_a_click_on_an_item_that_never_comes_is_dead_lettered_after_the_hold() -> None:
+    parts = HeldParts(hold_s=2.0)
+    original = record("srec.feedback", click("ghost-item"), 7, partition=1)
+    await parts.flow.hold(original, UnknownItem("feedback.item_id", "unknown item"))
+    for _ in range(10):
+        pending = parts.retried()[-1:]
+        await parts.flow.handle(pending)
+        if parts.sink.letters():
+            break
+    [letter] = parts.sink.letters()
+    assert (letter.topic, letter.partition, letter.offset) == ("srec.feedback", 1, 7)
+    assert letter.error == "UnknownItem" and letter.reason.startswith("feedback.item_id: unknown")
+    assert parts.sink.on("feedback") == []
+    attempts = [codec.decode_held_feedback(r.value).attempts for r in parts.retried()]
+    assert attempts == [1, 2, 3, 4]  # tried every 0.5 s for 2 s
+
+
+@synchronous
+async def test_with_no_hold_an_unknown_item_is_dead_lettered_at_once() -> None:
+    parts = HeldParts(hold_s=0.0)
+    original = record("srec.feedback", click("x"), 2)
+    await parts.flow.hold(original, UnknownItem("feedback.item_id", "unknown item"))
+    assert parts.retried() == [] and [x.offset for x in parts.sink.letters()] == [2]
