@@ -84,7 +84,7 @@ def dir_size(path: Path) -> int:
 def one_scale(n: int, clusters: Clusters, ef_construction: int) -> dict[str, Any]:
     from tqdm import tqdm
 
-    from streaming_rec.core.index import HnswIndex
+    from streaming_rec.core.hnsw import HnswIndex
 
     log(f"index scale {n:,}: drawing vectors")
     data = clusters.draw(n, SEED + n)

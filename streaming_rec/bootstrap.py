@@ -7,8 +7,8 @@ import os
 from typing import TYPE_CHECKING
 
 from streaming_rec.config import Settings
-from streaming_rec.core.embedder import Embedder, open_embedder
-from streaming_rec.core.index import HnswIndex
+from streaming_rec.core.embedder import Embedder, default_encoder_cache, open_embedder
+from streaming_rec.core.hnsw import HnswIndex
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.ranker import RankingWeights
 from streaming_rec.core.service import Recommender
@@ -33,7 +33,7 @@ def build_embedder(settings: Settings) -> Embedder:
         batch_size=settings.max_batch,
         torch_threads=settings.torch_threads,
         onnx_threads=settings.onnx_threads or settings.torch_threads or os.cpu_count() or 1,
-        cache_dir=settings.encoder_cache_dir or settings.data_dir / "encoders",
+        cache_dir=settings.encoder_cache_dir or default_encoder_cache(),
     )
 
 

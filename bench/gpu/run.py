@@ -28,7 +28,6 @@ import shlex
 import statistics
 import sys
 import time
-import types
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -124,18 +123,17 @@ class Run:
 
 # --- the environment -----------------------------------------------------------------------
 def import_core() -> tuple[dict[str, Any], list[str]]:
-    """Import the core; where hnswlib is missing, stand a stub in for the import so that
-    ``streaming_rec.core.index`` (which imports it at the top) still gives ExactIndex."""
+    """Import the core: ``streaming_rec.core.index`` (ExactIndex) needs no hnswlib;
+    ``streaming_rec.core.hnsw`` (HnswIndex) is imported only where hnswlib is installed."""
     missing = [m for m in OPTIONAL if not module_available(m)]
-    if "hnswlib" in missing:
-        stub = types.ModuleType("hnswlib")
-        stub.__doc__ = "stand-in: hnswlib is not installed (HnswIndex unusable)"
-        sys.modules["hnswlib"] = stub
     from streaming_rec.core import index, service
 
-    if "hnswlib" in missing:
-        del sys.modules["hnswlib"]
-    return {"index": index, "service": service}, missing
+    modules: dict[str, Any] = {"index": index, "service": service}
+    if "hnswlib" not in missing:
+        from streaming_rec.core import hnsw
+
+        modules["hnsw"] = hnsw
+    return modules, missing
 
 
 def module_available(name: str) -> bool:
@@ -320,7 +318,7 @@ def build_recommender(
     index_mod = core["index"]
     dim = emb.dim + cfg["factor_dim"]
     if kind == "hnsw":
-        index = index_mod.HnswIndex(
+        index = core["hnsw"].HnswIndex(
             dim,
             max_elements=len(rows),
             m=cfg["hnsw_m"],

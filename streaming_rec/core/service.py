@@ -232,28 +232,8 @@ class Recommender:
         taste_c = unit(taste[: self.content_dim]) if taste is not None else None
         taste_f = unit(taste[self.content_dim :]) if taste is not None and self.factor_dim else None
         vector, strategy = fuse(query, taste_c, taste_f, weights, self.content_dim, self.factor_dim)
-        allow = self._allow(request)
         t0 = time.perf_counter()
-        pool: Pool = ()
-        if vector is None:
-            ranked = self.popularity.top(request.k, allow)
-            if len(ranked) < request.k:
-                ranked += self._fill(request.k - len(ranked), allow, {i for i, _ in ranked})
-            t1 = time.perf_counter()
-        else:
-            hits = self.index.search(vector, max(weights.candidates, request.k), allow)
-            t1 = time.perf_counter()
-            ids = [h.item_id for h in hits]
-            vectors = self.index.vectors(ids) if weights.mmr_lambda < 1.0 and ids else None
-            ranked = rerank(
-                [(h.item_id, h.score) for h in hits],
-                vectors,
-                self.popularity.prior,
-                weights,
-                request.k,
-            )
-            shown = {i for i, _ in ranked}
-            pool = partial(self._uncertain, hits, shown)
+        ranked, pool, t1 = self._rank(request, vector, weights)
         # seeded by the request: a replayed request shows the same slots
         slots = explore(ranked, pool, self.explore_share, Random(request.request_id))
         if self.learner.rate > 0:
@@ -288,6 +268,28 @@ class Recommender:
             weights={p: round(getattr(weights, p), 4) for p in PARTS},
             learned_pairs=self.learner.updates,
         )
+
+    def _rank(
+        self, request: Request, vector: np.ndarray | None, weights: RankingWeights
+    ) -> tuple[list[tuple[str, float]], Pool, float]:
+        """The top (item_id, score) pairs for ``request``, the exploration pool, and the
+        perf_counter time at which retrieval ended (ranking follows it): popular-now when
+        there is nothing to search with, else the index's candidates reranked."""
+        allow = self._allow(request)
+        if vector is None:
+            ranked = self.popularity.top(request.k, allow)
+            if len(ranked) < request.k:
+                ranked += self._fill(request.k - len(ranked), allow, {i for i, _ in ranked})
+            return ranked, (), time.perf_counter()
+        hits = self.index.search(vector, max(weights.candidates, request.k), allow)
+        searched = time.perf_counter()
+        ids = [h.item_id for h in hits]
+        vectors = self.index.vectors(ids) if weights.mmr_lambda < 1.0 and ids else None
+        ranked = rerank(
+            [(h.item_id, h.score) for h in hits], vectors, self.popularity.prior, weights, request.k
+        )
+        shown = {i for i, _ in ranked}
+        return ranked, partial(self._uncertain, hits, shown), searched
 
     def _uncertain(self, hits: Sequence[Hit], shown: set[str]) -> list[tuple[str, float]]:
         """Exploration candidates: the retrieved items not shown, the less engaged half

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from streaming_rec.core.catalog import Catalog, ItemMeta
-from streaming_rec.core.index import HnswIndex, replacing_folder, sha256_file
+from streaming_rec.core.hnsw import HnswIndex, replacing_folder, sha256_file
 from streaming_rec.errors import SnapshotError
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,9 @@ goes to `dead-letters` through the one bad-message policy; the agent goes on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import faust
 
 from streaming_rec.config import Settings
@@ -38,6 +41,64 @@ from streaming_rec.flows.policy import DeadLetterPolicy
 from streaming_rec.topics import TopicCatalog
 
 
+@dataclass(frozen=True)
+class WorkerFlows:
+    """The flows one worker runs, built around one Recommender."""
+
+    answer: AnswerQueries
+    feedback: ApplyFeedback
+    held: HeldFeedback
+    items: EmbedItems
+    replicated: ReplicatedState
+    worker: str
+
+
+def build_flows(
+    settings: Settings,
+    service: Recommender,
+    topics: Mapping[str, faust.TopicT],
+    table: faust.types.TableT[bytes, bytes],
+) -> WorkerFlows:
+    """The worker's flows over Faust topics and the user-state table."""
+    users, sink, meter = FaustTable(table), FaustSink(topics), PrometheusMeter()
+    worker = worker_name(settings)
+    policy = DeadLetterPolicy(sink, meter, worker)
+    compute = ThreadCompute("srec-compute")
+    blend = BlendFile(settings.data_dir / "blend.json")
+    blend.load_into(service)
+    show_blend(service)
+
+    def on_learned() -> None:
+        show_blend(service)
+        blend.save(service)
+
+    held = HeldFeedback(
+        service.has_item, sink, policy, meter,
+        feedback_topic=settings.topic("feedback"),
+        hold_s=settings.unknown_item_hold_s,
+    )  # fmt: skip
+    return WorkerFlows(
+        answer=AnswerQueries(
+            service, users, sink, policy, meter, compute,
+            worker=worker,
+            embedded=settings.role == "rank",
+            deadline_ms=settings.query_deadline_ms,
+            max_skew_s=settings.max_clock_skew_s,
+        ),
+        feedback=ApplyFeedback(
+            service, users, policy, meter, compute,
+            event_weights=settings.event_weights,
+            hold=held.hold,
+            max_skew_s=settings.max_clock_skew_s,
+            on_learned=on_learned,
+        ),
+        held=held,
+        items=EmbedItems(service, sink, policy, meter, ThreadCompute("srec-items")),
+        replicated=ReplicatedState(settings, service, compute, meter),
+        worker=worker,
+    )  # fmt: skip
+
+
 def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -> faust.App:
     """The worker's Faust app around ``service`` (built by streaming_rec.bootstrap)."""
     app = new_faust_app(
@@ -54,64 +115,33 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
         key_type=bytes,
         value_type=bytes,
     )
-    users, sink, meter = FaustTable(table), FaustSink(topics), PrometheusMeter()
-    worker = worker_name(settings)
-    policy = DeadLetterPolicy(sink, meter, worker)
-    compute = ThreadCompute("srec-compute")
-    blend = BlendFile(settings.data_dir / "blend.json")
-    blend.load_into(service)
-    show_blend(service)
-
-    def on_learned() -> None:
-        show_blend(service)
-        blend.save(service)
-
-    replicated = ReplicatedState(settings, service, compute, meter)
+    flows = build_flows(settings, service, topics, table)
+    replicated = flows.replicated
     replicated.install(app)
-    answer = AnswerQueries(
-        service, users, sink, policy, meter, compute,
-        worker=worker,
-        embedded=settings.role == "rank",
-        deadline_ms=settings.query_deadline_ms,
-        max_skew_s=settings.max_clock_skew_s,
-    )  # fmt: skip
-    held = HeldFeedback(
-        service.has_item, sink, policy, meter,
-        feedback_topic=settings.topic("feedback"),
-        hold_s=settings.unknown_item_hold_s,
-    )  # fmt: skip
-    feedback = ApplyFeedback(
-        service, users, policy, meter, compute,
-        event_weights=settings.event_weights,
-        hold=held.hold,
-        max_skew_s=settings.max_clock_skew_s,
-        on_learned=on_learned,
-    )  # fmt: skip
-    items = EmbedItems(service, sink, policy, meter, ThreadCompute("srec-items"))
     query_topic = topics["embedded-queries" if settings.role == "rank" else "queries"]
     within_s = settings.max_wait_ms / 1000.0
 
     @app.agent(topics["items"])
     async def embed_items(stream: faust.StreamT[bytes]) -> None:
-        await feed(stream, items.handle, settings.item_batch, settings.item_wait_ms / 1000.0)
+        await feed(stream, flows.items.handle, settings.item_batch, settings.item_wait_ms / 1e3)
 
     @app.agent(query_topic)
     async def answer_queries(stream: faust.StreamT[bytes]) -> None:
         await replicated.ready()
-        await feed(stream, answer.handle, settings.max_batch, within_s)
+        await feed(stream, flows.answer.handle, settings.max_batch, within_s)
 
     @app.agent(topics["feedback"])
     async def apply_feedback(stream: faust.StreamT[bytes]) -> None:
         """One event at a time (the default), or micro-batches of SREC_FEEDBACK_BATCH."""
         await replicated.ready()
-        await feed(stream, feedback.handle, settings.feedback_batch, within_s)
+        await feed(stream, flows.feedback.handle, settings.feedback_batch, within_s)
 
     @app.agent(topics["feedback-retry"])
     async def retry_feedback(stream: faust.StreamT[bytes]) -> None:
         await replicated.ready()
-        await feed(stream, held.handle)
+        await feed(stream, flows.held.handle)
 
-    add_pages(app, lambda: replicated.health(worker))
+    add_pages(app, lambda: replicated.health(flows.worker))
     return app
 
 

@@ -1,5 +1,6 @@
 """What every worker replicates in full: the item index (from `item-vectors`, with its
-snapshots) and popular-now (from `feedback`), and when the worker may call itself ready.
+snapshots) and popular-now (from `feedback`), and when the worker may call itself ready
+(both replicas caught up, and the index covering the catalog: edge/readiness.py).
 
     item-vectors ─► TopicReplica ─► IndexItems      ─► the service's index and catalog
     feedback     ─► TopicReplica ─► CountPopularity ─► the service's popular-now counts
@@ -22,6 +23,7 @@ from streaming_rec.config import Settings
 from streaming_rec.core.service import Recommender
 from streaming_rec.edge import metrics
 from streaming_rec.edge.adapters import ThreadCompute
+from streaming_rec.edge.readiness import ItemsProgress
 from streaming_rec.edge.replica import TopicReplica, replica_handler
 from streaming_rec.edge.snapshots import ItemSnapshots
 from streaming_rec.flows.items import IndexItems
@@ -56,10 +58,12 @@ class ReplicatedState:
         self.popularity = TopicReplica(
             settings, settings.topic("feedback"), replica_handler(popularity.handle)
         )
+        self.items = ItemsProgress(settings)
 
     def install(self, app: faust.App) -> None:
         """Run the replicas (and the snapshots, if SREC_SNAPSHOT_INTERVAL_S > 0) in ``app``."""
         app.task(self.index.run)
+        app.task(self._follow_items)
         app.task(self._replicate_popularity)
         if self.settings.snapshot_interval_s > 0:
             app.task(self._first_snapshot)
@@ -68,20 +72,27 @@ class ReplicatedState:
             )
 
     def is_ready(self) -> bool:
-        """The index and popular-now have read what their topics held at start."""
-        return self.index.caught_up.is_set() and self.popularity.caught_up.is_set()
+        """The index covers every item `items` held at start (embedded by whichever worker
+        owns its partition), and popular-now has read what `feedback` held at start."""
+        return (
+            self.index.caught_up.is_set()
+            and self.items.covered.is_set()
+            and self.popularity.caught_up.is_set()
+        )
 
     async def ready(self) -> None:
         """Wait until ready (agents answer only then)."""
         if self.is_ready():
             return
         await self.index.caught_up.wait()
+        await self.items.covered.wait()
         await self.popularity.caught_up.wait()
         metrics.READY.set(1)
         log.info(
-            "ready: %d items in the index (version %d)",
+            "ready: %d items in the index (version %d), %s",
             self.service.index_size,
             self.service.index_version,
+            self.items.describe(),
         )
 
     def health(self, worker: str) -> dict[str, Any]:
@@ -91,6 +102,7 @@ class ReplicatedState:
             "worker": worker,
             "index_items": self.service.index_size,
             "index_version": self.service.index_version,
+            "items": self.items.describe(),
             "model": self.service.model_version,
         }
 
@@ -105,6 +117,9 @@ class ReplicatedState:
                 await handle(records)
 
         return locked
+
+    async def _follow_items(self) -> None:
+        await self.items.run(self.index.position)
 
     async def _replicate_popularity(self) -> None:
         await self.index.caught_up.wait()

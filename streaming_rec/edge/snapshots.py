@@ -19,7 +19,7 @@ from typing import Any
 
 from streaming_rec.config import Settings
 from streaming_rec.core.catalog import Catalog
-from streaming_rec.core.index import HnswIndex
+from streaming_rec.core.hnsw import HnswIndex
 from streaming_rec.core.service import Recommender
 from streaming_rec.core.snapshot import load_items, save_items
 from streaming_rec.edge import metrics

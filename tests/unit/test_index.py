@@ -10,7 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from streaming_rec.core.index import ExactIndex, Hit, HnswIndex, VectorIndex
+from streaming_rec.core.hnsw import HnswIndex
+from streaming_rec.core.index import ExactIndex, Hit, VectorIndex
 from streaming_rec.errors import IndexError_, SnapshotError
 
 DIM = 16

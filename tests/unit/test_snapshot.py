@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from streaming_rec.core.catalog import Catalog, ItemMeta
-from streaming_rec.core.index import HnswIndex
+from streaming_rec.core.hnsw import HnswIndex
 from streaming_rec.core.snapshot import load_items, save_items
 from streaming_rec.errors import SnapshotError
 
