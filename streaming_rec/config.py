@@ -82,8 +82,9 @@ class Settings(BaseSettings):
     )
     encoder_cache_dir: Path | None = Field(
         None,
-        description="Where exported ONNX models are kept, by model and library versions "
-        "(default: SREC_DATA_DIR/encoders).",
+        description="Where exported ONNX models are kept, by model and library versions, "
+        "shared by the workers of a machine (default: $XDG_CACHE_HOME or ~/.cache, "
+        "/streaming-rec/encoders).",
     )
     onnx_threads: int = Field(
         0,

@@ -161,6 +161,13 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+def default_encoder_cache() -> Path:
+    """``$XDG_CACHE_HOME/streaming-rec/encoders`` (``~/.cache/...`` without it): one ONNX
+    export per machine, shared by its workers whatever their data folders."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "streaming-rec" / "encoders"
+
+
 def open_embedder(
     model: str,
     encoder: str = "auto",
