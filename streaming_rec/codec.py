@@ -54,12 +54,12 @@ class Kind:
 REGISTRY: Final[dict[str, Kind]] = {
     kind.name: kind
     for kind in (
-        Kind("query", Query, omit_if_none=("filters", "sent_at", "deadline_ms")),
-        Kind("feedback", Feedback, omit_if_none=("ts", "request_id")),
+        Kind("query", Query, omit_if_none=("filters", "sent_at", "deadline_ms", "reply_to")),
+        Kind("feedback", Feedback, omit_if_none=("ts", "request_id", "event_id")),
         Kind("item", Item, omit_if_none=("updated_at",)),
         Kind("item_vector", ItemVector, arrays=("vector", "factors"), omit_if_none=("factors",)),
         Kind("recommendation", Recommendation, omit_if_none=("error",)),
-        Kind("dead_letter", DeadLetter, omit_if_none=("value_size",)),
+        Kind("dead_letter", DeadLetter, omit_if_none=("value_size", "last_offset")),
         Kind("user_state", UserStateRecord, omit_if_none=("applied_partition", "applied_offset")),
         Kind(
             "embedded_query",

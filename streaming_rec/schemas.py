@@ -125,6 +125,7 @@ if TYPE_CHECKING:  # any sequence type-checks; at run time lists become tuples
     HistoryItems = Sequence[str]
     HistoryEvents = Sequence[Event]
     HistoryTs = Sequence[float]
+    EventIds = Sequence[str]
     RankedItems = Sequence["RecommendedItem"]
 else:
     Categories = Annotated[tuple[Category, ...], Field(strict=False, max_length=50)]
@@ -133,6 +134,7 @@ else:
     HistoryItems = Annotated[tuple[str, ...], Field(strict=False, max_length=10_000)]
     HistoryEvents = Annotated[tuple[Event, ...], Field(strict=False, max_length=10_000)]
     HistoryTs = Annotated[tuple[float, ...], Field(strict=False, max_length=10_000)]
+    EventIds = Annotated[tuple[RequestId, ...], Field(strict=False, max_length=1000)]
     RankedItems = Annotated[tuple["RecommendedItem", ...], Field(strict=False, max_length=MAX_K)]
 
 
@@ -147,6 +149,13 @@ class Filters(Message):
     exclude_ids: ExcludeIds = ()
 
 
+class ReplyTo(Message):
+    """Where the answer to a query goes: a partition of `recommendations` that the asking
+    client reads (Kafka's request-reply pattern), instead of the partition of its user_id."""
+
+    partition: Annotated[int, Field(ge=0, le=100_000)]
+
+
 class Query(Message):
     v: Version = VERSION
     request_id: RequestId
@@ -156,6 +165,7 @@ class Query(Message):
     filters: Filters | None = None
     sent_at: InputTime | None = None
     deadline_ms: Annotated[int, Field(ge=1, le=600_000)] | None = None
+    reply_to: ReplyTo | None = None  # where the answer goes (default: keyed by user_id)
 
 
 class Feedback(Message):
@@ -165,6 +175,7 @@ class Feedback(Message):
     event: Event
     ts: InputTime | None = None
     request_id: RequestId | None = None
+    event_id: RequestId | None = None  # a retried event repeats it: applied once per user
 
 
 class Item(Message):
@@ -309,6 +320,7 @@ class DeadLetter(Message):
     at: Timestamp
     truncated: bool = False  # key/value hold only their first bytes (the original was too big)
     value_size: Count | None = None  # the original value's length in bytes
+    last_offset: Count | None = None  # the end of an unreadable range starting at offset
 
 
 class HeldFeedback(Message):
@@ -339,6 +351,7 @@ class UserStateRecord(Message):
     feedback_ts: Timestamp | None = None
     applied_partition: Count | None = None
     applied_offset: Count | None = None
+    event_ids: EventIds = ()  # the newest event_ids applied (a repeat is skipped)
     updated_at: Timestamp
 
     @model_validator(mode="after")

@@ -23,12 +23,13 @@ import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from streaming_rec.core.ranker import RankingWeights
+from streaming_rec.core.signals import NAMES as PARTS
 
-PARTS = ("alpha", "gamma", "beta", "prior_weight")
 SPAN = 4.0  # a learned weight stays within [w0 / SPAN, w0 * SPAN]
 FROM_ZERO = 0.5  # the most a weight configured at 0 may grow to
 
@@ -39,6 +40,7 @@ class Impression:
 
     item_ids: tuple[str, ...]
     parts: np.ndarray  # (len(item_ids), len(PARTS))
+    user_id: str = ""  # whom it was shown to (forgetting a user drops their impressions)
 
 
 class Impressions:
@@ -56,6 +58,13 @@ class Impressions:
 
     def get(self, request_id: str) -> Impression | None:
         return self._by_request.get(request_id)
+
+    def drop_user(self, user_id: str) -> int:
+        """Forget every impression shown to ``user_id``; returns how many (a scan: O(n))."""
+        mine = [r for r, impression in self._by_request.items() if impression.user_id == user_id]
+        for request_id in mine:
+            del self._by_request[request_id]
+        return len(mine)
 
     def __len__(self) -> int:
         return len(self._by_request)
@@ -78,8 +87,8 @@ class BlendLearner:
     @property
     def weights(self) -> RankingWeights:
         """The configured weights with the learned (α, γ, β, w_p)."""
-        alpha, gamma, beta, prior = (float(v) for v in self._w)
-        return replace(self.start, alpha=alpha, gamma=gamma, beta=beta, prior_weight=prior)
+        learned: dict[str, Any] = {name: float(v) for name, v in zip(PARTS, self._w, strict=True)}
+        return replace(self.start, **learned)
 
     def as_dict(self) -> dict[str, float]:
         return {p: round(float(v), 4) for p, v in zip(PARTS, self._w, strict=True)}

@@ -21,9 +21,11 @@ import numpy as np
 from streaming_rec.core.catalog import Catalog, ItemMeta
 from streaming_rec.core.embedder import Embedder
 from streaming_rec.core.index import Hit, VectorIndex
-from streaming_rec.core.learner import PARTS, BlendLearner, Impression, Impressions
+from streaming_rec.core.learner import BlendLearner, Impression, Impressions
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.ranker import Pool, RankingWeights, Strategy, explore, fuse, rerank
+from streaming_rec.core.signals import COLUMN
+from streaming_rec.core.signals import NAMES as PARTS
 from streaming_rec.core.user_state import UpdateRule, UserState, unit
 
 
@@ -178,6 +180,12 @@ class Recommender:
         """The user's next state after ``event`` on ``item_id`` (pure: safe on any thread)."""
         return self.update_rule.apply(state, item_id, event, ts)
 
+    def forget_user(self, user_id: str) -> int:
+        """Drop what this worker keeps of ``user_id`` beside their state: the impressions
+        (answers shown to them, kept to learn the blend from clicks). Returns how many.
+        Popular-now keeps their events as anonymous per-item counts that decay."""
+        return self.impressions.drop_user(user_id)
+
     def observe_popularity(self, events: Iterable[tuple[str, str, float]]) -> None:
         """Count (item_id, event, ts) towards popular-now (positive events only)."""
         weights = self.update_rule.weights
@@ -242,6 +250,7 @@ class Recommender:
                 Impression(
                     tuple(s.item_id for s in slots),
                     self._score_parts([s.item_id for s in slots], query, taste_c, taste_f),
+                    request.user_id,
                 ),
             )
         t2 = time.perf_counter()
@@ -308,21 +317,21 @@ class Recommender:
         taste_c: np.ndarray | None,
         taste_f: np.ndarray | None,
     ) -> np.ndarray:
-        """Per shown item: (⟨x, v_c⟩, ⟨u_c, v_c⟩, ⟨u_f, v_f⟩, prior), the rows the blend
-        learner trades off (core/learner.py)."""
+        """Per shown item, one column per ranking signal (core/signals.py): the parts of
+        its score that the blend learner trades off (core/learner.py)."""
         parts = np.zeros((len(item_ids), len(PARTS)), dtype=np.float64)
-        parts[:, 3] = [self.popularity.prior(i) for i in item_ids]
+        parts[:, COLUMN["prior_weight"]] = [self.popularity.prior(i) for i in item_ids]
         present, vectors = self.item_parts(item_ids)
         if not present:
             return parts
         rows = [item_ids.index(i) for i in present]
         content, factors = vectors[:, : self.content_dim], vectors[:, self.content_dim :]
         if query is not None:
-            parts[rows, 0] = content @ query
+            parts[rows, COLUMN["alpha"]] = content @ query
         if taste_c is not None:
-            parts[rows, 1] = content @ taste_c
+            parts[rows, COLUMN["gamma"]] = content @ taste_c
         if taste_f is not None and self.factor_dim:
-            parts[rows, 2] = factors @ taste_f
+            parts[rows, COLUMN["beta"]] = factors @ taste_f
         return parts
 
     def _allow(self, request: Request) -> Callable[[str], bool]:

@@ -22,7 +22,7 @@ import faust
 
 from streaming_rec.config import Settings
 from streaming_rec.core.service import Recommender
-from streaming_rec.edge import metrics
+from streaming_rec.edge import metrics, poison
 from streaming_rec.edge.adapters import (
     BlendFile,
     FaustSink,
@@ -116,6 +116,7 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
         value_type=bytes,
     )
     flows = build_flows(settings, service, topics, table)
+    poison.forward_dead_letters(app, topics["dead-letters"], flows.worker)
     replicated = flows.replicated
     replicated.install(app)
     query_topic = topics["embedded-queries" if settings.role == "rank" else "queries"]

@@ -16,6 +16,7 @@ import faust
 
 from streaming_rec.config import Settings
 from streaming_rec.core.embedder import Embedder
+from streaming_rec.edge import poison
 from streaming_rec.edge.adapters import FaustSink, PrometheusMeter, ThreadCompute, feed
 from streaming_rec.edge.faust_base import add_pages, new_faust_app, raw_topics, worker_name
 from streaming_rec.flows.embed import EmbedQueries
@@ -28,6 +29,7 @@ def build_embed_app(settings: Settings, embedder: Embedder, catalog: TopicCatalo
     app = new_faust_app(settings, f"{settings.app_id}-embed")
     topics = raw_topics(app, settings, catalog, ("queries", "embedded-queries", "dead-letters"))
     worker = worker_name(settings)
+    poison.forward_dead_letters(app, topics["dead-letters"], worker)
     sink, meter = FaustSink(topics), PrometheusMeter()
     flow = EmbedQueries(
         embedder.encode,

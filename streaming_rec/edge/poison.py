@@ -42,8 +42,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from streaming_rec import codec
 from streaming_rec.edge import metrics, patching
 from streaming_rec.schemas import DeadLetter
@@ -130,8 +128,8 @@ def drain() -> list[Skipped]:
 
 def dead_letter(skip: Skipped, worker: str) -> bytes:
     """The dead letter (JSON) of a skipped range: ``offset`` is its first offset and
-    ``last_offset`` its last (an extra property the dead_letter v1 schema allows); the
-    reason names the range; key and value are null (the bytes could not be read)."""
+    ``last_offset`` its last; the reason names the range; key and value are null (the
+    bytes could not be read)."""
     letter = DeadLetter(
         topic=skip.topic,
         partition=skip.partition,
@@ -143,9 +141,9 @@ def dead_letter(skip: Skipped, worker: str) -> bytes:
         error=skip.error[:200],
         worker=worker,
         at=skip.at,
+        last_offset=skip.last,
     )
-    body = orjson.loads(codec.encode_dead_letter(letter))
-    return orjson.dumps({**body, "last_offset": skip.last})
+    return codec.encode_dead_letter(letter)
 
 
 Send = Callable[[bytes | None, bytes], Awaitable[Any]]

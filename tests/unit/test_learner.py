@@ -5,8 +5,9 @@ from random import Random
 import numpy as np
 import pytest
 
-from streaming_rec.core.learner import PARTS, SPAN, BlendLearner, Impression, Impressions
+from streaming_rec.core.learner import SPAN, BlendLearner, Impression, Impressions
 from streaming_rec.core.ranker import EXPLORE_FROM, RankingWeights, explore
+from streaming_rec.core.signals import NAMES as PARTS
 
 pytestmark = pytest.mark.unit
 
