@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import OPTIONS, Context, log, out_dir, set_out_dir
 from summary import write_summary
 
-PARTS = ("floor", "idle", "load", "freshness", "index_scale")
+PARTS = ("floor", "hops", "idle", "load", "freshness", "index_scale")
 ALIASES = {"scale": "index_scale", "e2e": "idle,load"}
 
 
@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
                 import floor
 
                 ctx.results[part] = floor.run(ctx)
+            elif part == "hops":
+                import hops
+
+                ctx.results[part] = hops.run(ctx)
             elif part == "idle":
                 import e2e
 
