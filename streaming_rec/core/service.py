@@ -19,7 +19,7 @@ from random import Random
 import numpy as np
 
 from streaming_rec.core.catalog import Catalog, ItemMeta
-from streaming_rec.core.embedder import Embedder
+from streaming_rec.core.embedder import Embedder, encode_items
 from streaming_rec.core.index import Hit, VectorIndex
 from streaming_rec.core.learner import BlendLearner, Impression, Impressions
 from streaming_rec.core.popularity import Popularity
@@ -133,7 +133,9 @@ class Recommender:
 
     # --- items ------------------------------------------------------------------------------
     def embed_items(self, texts: Sequence[str]) -> np.ndarray:
-        return self.embedder.encode(texts)
+        """Item texts → (n, dim) float32 unit vectors (an asymmetric encoder such as E5
+        embeds them as passages, queries as queries)."""
+        return encode_items(self.embedder, texts)
 
     def apply_items(
         self,
