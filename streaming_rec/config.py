@@ -255,6 +255,61 @@ class Settings(BaseSettings):
         "INFO", description="Log level."
     )
 
+    # --- Clients (RecClient, AsyncRecClient) and the HTTP gateway ----------------------
+    client_reply_partition: int = Field(
+        -1,
+        ge=-1,
+        le=100_000,
+        description="The partition of recommendations a client reads its replies from "
+        "(-1: a hash of a random instance id). Each client reads about 1/P of all replies "
+        "(P: partitions of recommendations); clients sharing a partition filter by "
+        "request_id.",
+    )
+    client_max_pending: int = Field(
+        10_000,
+        ge=1,
+        le=10_000_000,
+        description="Most requests one client keeps waiting for replies to (its reply store "
+        "holds only these); past it the oldest is dropped and its wait fails.",
+    )
+    client_reply_ttl_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="How long a client keeps a request it sent and nobody waits for (s); "
+        "a wait extends it to its own timeout.",
+    )
+    gateway_host: str = Field(
+        "127.0.0.1",
+        description="Address the HTTP gateway binds (0.0.0.0: every interface; beyond "
+        "loopback, writes need SREC_GATEWAY_API_KEY).",
+    )
+    gateway_port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP gateway.")
+    gateway_api_key: SecretStr | None = Field(
+        None,
+        description="Key that writes (feedback, items, forgetting a user) must send as the "
+        "X-API-Key header; required for writes once the gateway binds beyond loopback "
+        "(never logged).",
+    )
+    gateway_cors_origins: str = Field(
+        "",
+        description="Origins allowed to call the gateway from a browser, comma-separated "
+        "(the demo page is served by the gateway itself and needs none).",
+    )
+    gateway_max_in_flight: int = Field(
+        512,
+        ge=1,
+        le=100_000,
+        description="Most HTTP requests the gateway handles at once; beyond, 503.",
+    )
+    gateway_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="How long the gateway waits for an answer before 504 (a query's own "
+        "deadline_ms wins).",
+    )
+
     @field_validator("topic_prefix")
     @classmethod
     def _prefix_is_a_topic_name(cls, value: str) -> str:

@@ -35,6 +35,16 @@ class Interactions:
         self._pairs.add((u, i))
         self.events += 1
 
+    def forget(self, user_id: str) -> int:
+        """Drop the user's pairs (their row stays, empty); returns how many were dropped.
+        O(pairs): forgetting is rare."""
+        u = self._users.get(user_id)
+        if u is None:
+            return 0
+        mine = {pair for pair in self._pairs if pair[0] == u}
+        self._pairs -= mine
+        return len(mine)
+
     def matrix(self) -> tuple[csr_matrix, list[str]]:
         """The binary user × item matrix and the item ids of its columns."""
         items = list(self._items)

@@ -12,6 +12,7 @@ dislike) subtract. The items in the history are never recommended back to the us
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from streaming_rec.core.offsets import PartitionOffset
+
+EVENT_IDS_KEPT = 100
+"""event_ids remembered per user: a retry arrives within seconds, after a few events at most."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,21 @@ class UserState:
     # the last event applied from the feedback stream: an event delivered again
     # (at-least-once, after a crash) is recognised and not counted twice
     applied: PartitionOffset | None = None
+    # the event_ids of the newest events applied (newest last, at most EVENT_IDS_KEPT): a
+    # client's retry of an event (same event_id, a new offset) is recognised and skipped
+    event_ids: tuple[str, ...] = ()
+
+    def has_event(self, event_id: str | None) -> bool:
+        """True when an event with this client-chosen ``event_id`` is already applied."""
+        return event_id is not None and event_id in self.event_ids
+
+    def with_event_id(self, event_id: str | None) -> UserState:
+        """This state remembering ``event_id`` (None: unchanged); the oldest id goes once
+        EVENT_IDS_KEPT are kept."""
+        if event_id is None:
+            return self
+        kept = (*self.event_ids, event_id)[-EVENT_IDS_KEPT:]
+        return dataclasses.replace(self, event_ids=kept)
 
     def already_applied(self, partition: int, offset: int) -> bool:
         """True when the event at (partition, offset) is already counted in this state."""
@@ -73,7 +92,9 @@ class UpdateRule:
         if len(history) > self.max_recent:
             history = history[len(history) - self.max_recent :]
         newest = ts if state.feedback_ts is None else max(state.feedback_ts, ts)
-        return UserState(state.user_id, history, state.events + 1, newest, state.applied)
+        return dataclasses.replace(
+            state, history=history, events=state.events + 1, feedback_ts=newest
+        )
 
     def window(self) -> int:
         """Events that still count: older ones weigh < 1e-4 of the newest (14 half-lives)."""

@@ -43,8 +43,10 @@ class FaustSink:
     def __init__(self, topics: Mapping[str, faust.TopicT]) -> None:
         self.topics = topics
 
-    async def send(self, topic: str, key: bytes | None, value: bytes | None) -> None:
-        await self.topics[topic].send(key=key, value=value)
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
+    ) -> None:
+        await self.topics[topic].send(key=key, value=value, partition=partition)
 
 
 class FaustTable:
@@ -61,6 +63,10 @@ class FaustTable:
     def put(self, key: bytes, value: bytes, record: Record) -> None:
         with faust_fixes.as_current_event(record.source):
             self.table[key] = value
+
+    def delete(self, key: bytes, record: Record) -> None:
+        with faust_fixes.as_current_event(record.source):
+            self.table.pop(key, None)
 
 
 class ThreadCompute:

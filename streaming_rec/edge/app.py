@@ -84,6 +84,7 @@ def build_flows(
             embedded=settings.role == "rank",
             deadline_ms=settings.query_deadline_ms,
             max_skew_s=settings.max_clock_skew_s,
+            reply_partitions=topics["recommendations"].partitions,
         ),
         feedback=ApplyFeedback(
             service, users, policy, meter, compute,

@@ -8,12 +8,18 @@ Every message is built and checked by the codec (``streaming_rec.codec``), the m
 workers decode with, against the schemas of ``topics/``: a field a worker would refuse
 fails here, as a DecodeError naming it, instead of ending in the dead letters.
 
-Replies are matched by request_id. A background thread reads `recommendations` (every
-partition, from the end at start-up), so many requests can be in flight at once.
+Replies come back to the asker: the client reads one partition of `recommendations` (its
+reply partition, see ``streaming_rec.edge.replies``) and names it in every query's
+``reply_to``, so it fetches about 1/P of all replies instead of every one. A background
+thread reads that partition from its end at start-up and keeps only the replies to requests
+this client waits for (bounded: SREC_CLIENT_MAX_PENDING, SREC_CLIENT_REPLY_TTL_S), so many
+requests can be in flight at once. A reply that does not decode is logged, counted
+(``client.stats.bad``) and skipped; the listener goes on.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -24,23 +30,39 @@ from typing import Any, TypeVar
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
+from pydantic import TypeAdapter, ValidationError
 
 from streaming_rec import codec
 from streaming_rec.config import Settings
 from streaming_rec.edge.kafka_config import consumer_config, producer_config
-from streaming_rec.errors import BrokerError, RequestTimeout
-from streaming_rec.schemas import Item, Recommendation
+from streaming_rec.edge.replies import ReplyStats, ReplyStore, choose_partition, decode_reply
+from streaming_rec.errors import BrokerError, DecodeError, RequestTimeout
+from streaming_rec.schemas import Id, Item, Recommendation
 
 M = TypeVar("M")
+log = logging.getLogger(__name__)
 
 
 class RecClient:
-    """Producer for queries/feedback/items and a reply listener for recommendations."""
+    """Producer for queries/feedback/items and a listener for the replies to this client."""
 
-    def __init__(self, settings: Settings, listen: bool = True, bulk: bool = False) -> None:
-        """``bulk``: batch records for throughput (catalog loads) rather than sending each
-        one at once (queries, where every millisecond counts)."""
+    def __init__(
+        self,
+        settings: Settings,
+        listen: bool = True,
+        bulk: bool = False,
+        reply_partition: int | None = None,
+    ) -> None:
+        """``listen``: read replies (without it the client only sends, and its queries are
+        answered keyed by user_id as before). ``bulk``: batch records for throughput
+        (catalog loads) rather than sending each one at once (queries, where every
+        millisecond counts). ``reply_partition``: the partition of `recommendations` to
+        read (default SREC_CLIENT_REPLY_PARTITION, -1: a hash of a random instance id).
+        Raises BrokerError when Kafka cannot be reached, ConfigError for a reply partition
+        the topic does not have."""
         self.settings = settings
+        self.instance_id = uuid.uuid4().hex
+        self.reply_partition: int | None = None  # set once the listener reads it
         try:
             self._producer = KafkaProducer(
                 **producer_config(settings),
@@ -54,12 +76,26 @@ class RecClient:
                 f"cannot connect to Kafka at {settings.bootstrap_servers} "
                 f"({settings.security_protocol}): {exc}"
             ) from None
-        self._replies: dict[str, Recommendation] = {}
+        self._store = ReplyStore(settings.client_max_pending, settings.client_reply_ttl_s)
         self._arrived = threading.Condition()
         self._stop = threading.Event()
         self._listener: threading.Thread | None = None
+        self._listener_error: BaseException | None = None
         if listen:
-            self._start_listener()
+            chosen = settings.client_reply_partition if reply_partition is None else reply_partition
+            self._start_listener(chosen)
+
+    @property
+    def stats(self) -> ReplyStats:
+        """Records the listener fetched, kept, skipped as another's, refused as bad, and
+        pending requests evicted or expired (counts since the client started)."""
+        return self._store.stats
+
+    @property
+    def pending(self) -> int:
+        """Requests this client waits on now, replies arrived or not (≤ client_max_pending)."""
+        with self._arrived:
+            return len(self._store)
 
     # --- sending ---------------------------------------------------------------------------
     def send_query(
@@ -70,17 +106,19 @@ class RecClient:
         categories: Iterable[str] = (),
         exclude_ids: Iterable[str] = (),
         request_id: str | None = None,
+        deadline_ms: int | None = None,
     ) -> str:
-        """Publish a query; return its request_id (answers arrive on `recommendations`)."""
+        """Publish a query; return its request_id. A listening client names its reply
+        partition (``reply_to``) and waits for the answer from now on (collect it with
+        :meth:`wait`). Raises DecodeError naming a field the workers would refuse."""
         request_id = request_id or uuid.uuid4().hex
-        fields: dict[str, Any] = {"request_id": request_id, "user_id": user_id, "text": text}
-        if k is not None:
-            fields["k"] = k
-        filters = {"categories": list(categories), "exclude_ids": list(exclude_ids)}
-        if filters["categories"] or filters["exclude_ids"]:
-            fields["filters"] = filters
-        fields["sent_at"] = time.time()
+        fields = query_fields(
+            user_id, text, k, categories, exclude_ids, request_id, deadline_ms, self.reply_partition
+        )
         query = _checked(codec.decode_query, fields)
+        if self.reply_partition is not None:
+            with self._arrived:
+                self._store.expect(request_id)
         self.send_raw("queries", user_id.encode(), codec.encode_query(query))
         return request_id
 
@@ -91,13 +129,26 @@ class RecClient:
         event: str,
         ts: float | None = None,
         request_id: str | None = None,
+        event_id: str | None = None,
     ) -> None:
+        """Publish one feedback event (``ts`` in Unix s, default now). ``request_id``: the
+        answer the item was shown in (teaches the blend). ``event_id``: chosen by the
+        caller; sending the same event again with it (a retry) is applied once. Raises
+        DecodeError naming a field the workers would refuse."""
         fields: dict[str, Any] = {"user_id": user_id, "item_id": item_id, "event": event}
         fields["ts"] = ts if ts is not None else time.time()
         if request_id:
             fields["request_id"] = request_id
+        if event_id:
+            fields["event_id"] = event_id
         message = _checked(codec.decode_feedback, fields)
         self.send_raw("feedback", user_id.encode(), codec.encode_feedback(message))
+
+    def forget_user(self, user_id: str) -> None:
+        """Ask the workers to forget ``user_id``: a tombstone (null value) keyed by the user
+        on `feedback`, applied after every earlier event of theirs. Their state and
+        impressions go; their next query is a cold start."""
+        self.send_raw("feedback", checked_user_id(user_id).encode(), None)
 
     def upsert_item(self, item: Item | Mapping[str, Any]) -> None:
         """Publish an item (an :class:`Item` or its fields as in topics/schemas/item.v1.json)."""
@@ -106,6 +157,7 @@ class RecClient:
         self.send_raw("items", item.item_id.encode(), codec.encode_item(item))
 
     def delete_item(self, item_id: str) -> None:
+        """Publish the deletion of ``item_id`` (its next version says deleted)."""
         item = _checked(_decode_item, {"item_id": item_id, "deleted": True})
         self.send_raw("items", item_id.encode(), codec.encode_item(item))
 
@@ -114,6 +166,7 @@ class RecClient:
         self._producer.send(self.settings.topic(logical_topic), key=key, value=value)
 
     def flush(self, timeout: float | None = 30.0) -> None:
+        """Wait until everything sent is acknowledged (at most ``timeout`` s)."""
         self._producer.flush(timeout=timeout)
 
     # --- answers ---------------------------------------------------------------------------
@@ -126,18 +179,38 @@ class RecClient:
         return self.wait(request_id, timeout)
 
     def wait(self, request_id: str, timeout: float = 10.0) -> Recommendation:
+        """The answer to ``request_id`` (a query this client sent), waiting at most
+        ``timeout`` s. Raises RequestTimeout when none arrives in time (or the request was
+        dropped to keep the store bounded), BrokerError when the listener has failed or
+        this client does not listen."""
+        if self._listener is None:
+            raise BrokerError("this client does not listen for replies (listen=False)")
         deadline = time.monotonic() + timeout
         with self._arrived:
-            while request_id not in self._replies:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise RequestTimeout(f"no answer to request {request_id} within {timeout:g} s")
-                self._arrived.wait(left)
-            return self._replies.pop(request_id)
+            self._store.expect(request_id, timeout)
+            try:
+                while (reply := self._store.take(request_id)) is None:
+                    if self._listener_error is not None:
+                        raise BrokerError(f"the reply listener failed: {self._listener_error}")
+                    if not self._store.waiting(request_id):
+                        raise RequestTimeout(
+                            f"request {request_id} dropped: more than "
+                            f"{self._store.capacity} requests pending"
+                        )
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise RequestTimeout(
+                            f"no answer to request {request_id} within {timeout:g} s"
+                        )
+                    self._arrived.wait(left)
+            finally:
+                self._store.drop(request_id)
+            return reply
 
     def subscribe(self, from_beginning: bool = False) -> Iterator[Recommendation]:
-        """Every recommendation published from now (or from the start), as it arrives."""
-        consumer = self._reply_consumer(from_beginning)
+        """Every recommendation published from now (or from the start), as it arrives, from
+        every partition (a monitor's view, not an asker's)."""
+        consumer = self._reply_consumer(from_beginning, None)
         try:
             while not self._stop.is_set():
                 for records in consumer.poll(timeout_ms=200).values():
@@ -146,12 +219,21 @@ class RecClient:
         finally:
             consumer.close()
 
-    def _reply_consumer(self, from_beginning: bool) -> KafkaConsumer:
+    def _reply_consumer(self, from_beginning: bool, configured: int | None) -> KafkaConsumer:
+        """A consumer of `recommendations` positioned at the end (or the start): of every
+        partition when ``configured`` is None, else of this client's reply partition
+        (``configured`` ≥ 0 names it, -1 hashes the instance id)."""
         topic = self.settings.topic("recommendations")
         consumer = KafkaConsumer(**consumer_config(self.settings), enable_auto_commit=False)
-        partitions = [
-            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
+        every = sorted(consumer.partitions_for_topic(topic) or ())
+        if configured is not None:
+            try:
+                self.reply_partition = choose_partition(self.instance_id, len(every), configured)
+            except Exception:
+                consumer.close()
+                raise
+            every = [self.reply_partition]
+        partitions = [TopicPartition(topic, p) for p in every]
         consumer.assign(partitions)
         if from_beginning:
             consumer.seek_to_beginning(*partitions)
@@ -161,21 +243,36 @@ class RecClient:
             consumer.position(tp)  # resolve now, so nothing sent after this is missed
         return consumer
 
-    def _start_listener(self) -> None:
-        consumer = self._reply_consumer(from_beginning=False)
+    def _start_listener(self, configured: int) -> None:
+        consumer = self._reply_consumer(False, configured)
+        stats = self._store.stats
 
         def listen() -> None:
             try:
                 while not self._stop.is_set():
-                    polled = consumer.poll(timeout_ms=100)
+                    try:
+                        polled = consumer.poll(timeout_ms=100)
+                    except KafkaError as exc:  # the broker away for a moment: try again
+                        log.warning("reply listener: %s; polling again", exc)
+                        self._stop.wait(0.5)
+                        continue
                     if not polled:
                         continue
+                    replies = [
+                        decode_reply(r.value, stats, (r.topic, r.partition, r.offset))
+                        for records in polled.values()
+                        for r in records
+                    ]
                     with self._arrived:
-                        for records in polled.values():
-                            for record in records:
-                                reply = codec.decode_recommendation(record.value)
-                                self._replies[reply.request_id] = reply
+                        for reply in replies:
+                            if reply is not None:
+                                self._store.offer(reply)
                         self._arrived.notify_all()
+            except BaseException as exc:  # never silently: waiters are told
+                log.exception("reply listener stopped")
+                with self._arrived:
+                    self._listener_error = exc
+                    self._arrived.notify_all()
             finally:
                 consumer.close()
 
@@ -184,6 +281,7 @@ class RecClient:
 
     # --- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
+        """Stop the listener, flush what was sent (10 s at most) and close."""
         self._stop.set()
         if self._listener is not None:
             self._listener.join(timeout=5)
@@ -197,6 +295,50 @@ class RecClient:
         self, *exc: tuple[type[BaseException], BaseException, TracebackType] | None
     ) -> None:
         self.close()
+
+
+def query_fields(
+    user_id: str,
+    text: str = "",
+    k: int | None = None,
+    categories: Iterable[str] = (),
+    exclude_ids: Iterable[str] = (),
+    request_id: str | None = None,
+    deadline_ms: int | None = None,
+    reply_partition: int | None = None,
+) -> dict[str, Any]:
+    """The fields of a query message (topics/schemas/query.v1.json), ``sent_at`` now and
+    ``reply_to`` naming ``reply_partition`` when given; not yet checked by the codec."""
+    fields: dict[str, Any] = {
+        "request_id": request_id or uuid.uuid4().hex,
+        "user_id": user_id,
+        "text": text,
+    }
+    if k is not None:
+        fields["k"] = k
+    filters = {"categories": list(categories), "exclude_ids": list(exclude_ids)}
+    if filters["categories"] or filters["exclude_ids"]:
+        fields["filters"] = filters
+    if deadline_ms is not None:
+        fields["deadline_ms"] = deadline_ms
+    if reply_partition is not None:
+        fields["reply_to"] = {"partition": reply_partition}
+    fields["sent_at"] = time.time()
+    return fields
+
+
+def checked_user_id(user_id: str) -> str:
+    """``user_id`` if it is a valid id (1..256 characters, no control characters);
+    DecodeError naming ``feedback.user_id`` otherwise."""
+    try:
+        return _USER_ID.validate_python(user_id)
+    except ValidationError:
+        raise DecodeError(
+            "feedback.user_id", "must have 1..256 characters, no control characters", user_id
+        ) from None
+
+
+_USER_ID: TypeAdapter[str] = TypeAdapter(Id)
 
 
 def _checked(decode: Callable[[bytes], M], fields: Mapping[str, Any]) -> M:

@@ -35,7 +35,7 @@ from streaming_rec.edge.kafka_config import producer_config
 from streaming_rec.edge.replica import TopicReplica, from_consumer_record
 from streaming_rec.errors import BadMessage
 from streaming_rec.flows.items import item_vector_updates
-from streaming_rec.flows.policy import read_feedback
+from streaming_rec.flows.policy import forgotten_user, is_forget, read_feedback
 from streaming_rec.schemas import ItemVector
 
 log = logging.getLogger(__name__)
@@ -119,10 +119,12 @@ class Trainer:
     async def _on_feedback(self, records: Sequence[ConsumerRecord]) -> None:
         now, items = time.time(), self.state.items
         for record in records:
+            consumed = from_consumer_record(record)
             try:  # the feedback flow's verdict: what the workers refuse is not learned from
-                fb = read_feedback(
-                    from_consumer_record(record), items.__contains__, now, math.inf
-                ).feedback
+                if is_forget(consumed):  # the user is forgotten: the next fit is without them
+                    self.state.interactions.forget(forgotten_user(consumed))
+                    continue
+                fb = read_feedback(consumed, items.__contains__, now, math.inf).feedback
             except BadMessage:
                 continue  # the workers dead-letter it (or hold it and send it again)
             self.state.interactions.add(fb.user_id, fb.item_id)

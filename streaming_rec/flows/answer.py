@@ -4,7 +4,8 @@ Per micro-batch: read each record with the topic's verdict, skip a redelivered o
 partition and offset as a query this worker already took), refuse a client's repeated
 request id, answer a query older than its deadline with an explicit ``expired`` reply, load
 the user's state, then encode and rank the rest in one call on the compute thread and send
-one reply each, keyed by user.
+one reply each, keyed by user: to the partition the query's ``reply_to`` names (the one its
+client reads), else to the partition of the user_id key.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class AnswerQueries:
         embedded: bool = False,
         deadline_ms: int = 0,
         max_skew_s: float = DEFAULT_MAX_SKEW_S,
+        reply_partitions: int | None = None,
         recent: RecentRequests | None = None,
         states: StateCache | None = None,
         clock: Callable[[], float] = time.time,
@@ -98,6 +100,7 @@ class AnswerQueries:
         self.embedded = embedded
         self.deadline_ms = deadline_ms
         self.max_skew_s = max_skew_s
+        self.reply_partitions = reply_partitions  # of `recommendations`; None: not checked
         self.recent = recent if recent is not None else RecentRequests()
         self.states = states if states is not None else StateCache()
         self.clock = clock
@@ -125,13 +128,16 @@ class AnswerQueries:
         """Answer the queries in ``records`` (one reply each, or a dead letter)."""
         received_at = self.clock()
         taken: list[tuple[Record, Request]] = []
+        routes: dict[tuple[str, str], int | None] = {}  # (user, request) → reply partition
         for record in records:
             try:
-                request = await self._admit(record, received_at)
+                admitted = await self._admit(record, received_at)
             except Exception as exc:  # a bad message, or a bug on this one record
                 await self.policy.reject(record, exc)
                 continue
-            if request is not None:
+            if admitted is not None:
+                request, route = admitted
+                routes[(request.user_id, request.request_id)] = route
                 taken.append((record, request))
         if not taken:
             return
@@ -148,13 +154,18 @@ class AnswerQueries:
             )
             for stage, ms in rec.timings.model_dump().items():
                 self.meter.stage_ms(stage.removesuffix("_ms"), ms)
-            await self.sink.send(REPLIES, answer.user_id.encode(), codec.encode_recommendation(rec))
+            partition = routes.get((answer.user_id, answer.request_id))
+            await self._send(answer.user_id, codec.encode_recommendation(rec), partition)
         self.meter.messages(records[0].topic, "ok", len(answers))
 
-    async def _admit(self, record: Record, received_at: float) -> Request | None:
-        """The record's request, or None when it is redelivered or answered as expired."""
+    async def _admit(
+        self, record: Record, received_at: float
+    ) -> tuple[Request, int | None] | None:
+        """The record's request and its reply partition, or None when it is redelivered or
+        answered as expired."""
         incoming = self.read(record, received_at)
         query = incoming.query
+        route = self.reply_partition(query)
         if not self.recent.admit(query.user_id, query.request_id, incoming.where):
             # read again after a rebalance: this worker has answered it
             self.meter.messages(record.topic, "redelivered")
@@ -164,7 +175,7 @@ class AnswerQueries:
         if deadline_ms and waited_s * 1000.0 > deadline_ms:
             late = expired_recommendation(query, waited_s, self.service.model_version, self.worker)
             self.meter.messages(record.topic, "expired")
-            await self.sink.send(REPLIES, query.user_id.encode(), codec.encode_recommendation(late))
+            await self._send(query.user_id, codec.encode_recommendation(late), route)
             return None
         state = self.states.load(self.users.get(query.user_id.encode()), query.user_id)
         request = query_to_request(query, state, received_at, incoming.sent_at)
@@ -172,7 +183,29 @@ class AnswerQueries:
             request = dataclasses.replace(
                 request, vector=incoming.vector, embed_ms=incoming.embed_ms
             )
-        return request
+        return request, route
+
+    def reply_partition(self, query: Query) -> int | None:
+        """The partition of `recommendations` the answer to ``query`` goes to (None: the
+        user_id key's). Raises DecodeError naming ``query.reply_to.partition`` when the
+        topic has no such partition."""
+        if query.reply_to is None:
+            return None
+        partition = query.reply_to.partition
+        if self.reply_partitions is not None and partition >= self.reply_partitions:
+            raise DecodeError(
+                "query.reply_to.partition",
+                f"must be < {self.reply_partitions} (the partitions of {REPLIES})",
+                partition,
+            )
+        return partition
+
+    async def _send(self, user_id: str, value: bytes, partition: int | None) -> None:
+        key = user_id.encode()
+        if partition is None:
+            await self.sink.send(REPLIES, key, value)
+        else:
+            await self.sink.send(REPLIES, key, value, partition=partition)
 
     async def _recommend(self, taken: list[tuple[Record, Request]]) -> list[Answer]:
         """Answers for the batch in one call; if that call fails, one call per request, so

@@ -157,6 +157,10 @@ class StateCache:
             return entry[1]
         return state_from_bytes(raw, user_id)
 
+    def drop(self, user_id: str) -> None:
+        """Forget the cached state of ``user_id`` (the user was forgotten)."""
+        self._entries.pop(user_id, None)
+
     def store(self, state: UserState) -> bytes:
         raw = state_to_bytes(state)
         self._entries[state.user_id] = (raw, state)
@@ -181,6 +185,7 @@ def state_from_bytes(raw: bytes | None, user_id: str) -> UserState:
             if record.applied_partition is not None and record.applied_offset is not None
             else None
         ),
+        event_ids=tuple(record.event_ids),
     )
 
 
@@ -195,6 +200,7 @@ def state_to_bytes(state: UserState) -> bytes:
             feedback_ts=state.feedback_ts,
             applied_partition=state.applied.partition if state.applied else None,
             applied_offset=state.applied.offset if state.applied else None,
+            event_ids=state.event_ids,
             updated_at=time.time(),
         )
     )

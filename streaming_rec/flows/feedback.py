@@ -1,7 +1,11 @@
 """Apply feedback: `feedback` → each user's state (the user-state table) and the blend learner.
 
 Exactly once per user state: each state records the (partition, offset) of the last event
-it holds, so an event read again after a crash is skipped. Events on an item the worker
+it holds, so an event read again after a crash is skipped; and the newest event_ids it
+applied, so a client's retry of an event (the same event_id in a new record, e.g. after an
+HTTP 504) is skipped too. A tombstone (null value, key = user_id) forgets the user: their
+state is deleted (a tombstone on the changelog) with the impressions the worker kept of
+them, and their next event starts a new state. Events on an item the worker
 does not know yet are handed to ``hold`` (see ``streaming_rec.flows.held``), which brings
 them back as new records once the item is indexed, or dead-letters them after a bounded
 wait.
@@ -17,7 +21,13 @@ from streaming_rec.core.service import Recommender
 from streaming_rec.core.user_state import UserState
 from streaming_rec.errors import UnknownItem
 from streaming_rec.flows.convert import StateCache
-from streaming_rec.flows.policy import DEFAULT_MAX_SKEW_S, DeadLetterPolicy, read_feedback
+from streaming_rec.flows.policy import (
+    DEFAULT_MAX_SKEW_S,
+    DeadLetterPolicy,
+    forgotten_user,
+    is_forget,
+    read_feedback,
+)
 from streaming_rec.flows.ports import Compute, Meter, Record, StateStore
 
 Hold = Callable[[Record, UnknownItem], Awaitable[None]]
@@ -60,24 +70,36 @@ class ApplyFeedback:
         if not records:
             return
         now = self.clock()
-        updated: dict[bytes, tuple[Record, UserState]] = {}
+        # per user: the record of their last event in the batch and their state (None: forgotten)
+        updated: dict[bytes, tuple[Record, UserState | None]] = {}
+        forgets: dict[bytes, Record] = {}  # users forgotten in this batch, by key
         labels: list[tuple[str, str]] = []  # (request_id, item_id) of positive events
         applied = 0
         for record in records:
             try:
+                if is_forget(record):
+                    key = forgotten_user(record).encode()
+                    updated[key] = (record, None)
+                    forgets[key] = record
+                    continue
                 accepted = read_feedback(record, self.service.has_item, now, self.max_skew_s)
                 fb = accepted.feedback
                 key = fb.user_id.encode()
-                state = (
-                    updated[key][1]
-                    if key in updated
-                    else self.states.load(self.users.get(key), fb.user_id)
-                )
+                if key in updated:
+                    last = updated[key][1]
+                    state = last if last is not None else UserState(fb.user_id)
+                else:
+                    state = self.states.load(self.users.get(key), fb.user_id)
                 if state.already_applied(*record.where):
                     # delivered again after a crash: the state already counts it
                     self.meter.messages(record.topic, "redelivered")
                     continue
+                if state.has_event(fb.event_id):
+                    # a client's retry (a new record, the same event_id): applied already
+                    self.meter.messages(record.topic, "duplicate")
+                    continue
                 state = self.service.apply_feedback(state, fb.item_id, fb.event, accepted.ts)
+                state = state.with_event_id(fb.event_id)
                 updated[key] = (record, dataclasses.replace(state, applied=record.where))
             except UnknownItem as exc:
                 if self.hold is not None:
@@ -92,9 +114,16 @@ class ApplyFeedback:
             applied += 1
             if fb.request_id is not None and self.event_weights[fb.event] > 0:
                 labels.append((fb.request_id, fb.item_id))
-        for key, (record, state) in updated.items():
+        for key, record in forgets.items():  # first: a later event starts a new state
             try:
-                self.users.put(key, self.states.store(state), record)
+                await self._forget(key, record)
+            except Exception as exc:
+                await self.policy.reject(record, exc)
+        for key, (record, kept) in updated.items():
+            if kept is None:
+                continue  # forgotten, no event after
+            try:
+                self.users.put(key, self.states.store(kept), record)
             except Exception as exc:  # never crash-loop on one user's state
                 applied -= 1
                 await self.policy.reject(record, exc)
@@ -103,3 +132,11 @@ class ApplyFeedback:
             learned: int = await self.compute(self.service.learn, labels)
             if learned:
                 self.on_learned()
+
+    async def _forget(self, key: bytes, record: Record) -> None:
+        """Delete the user's state (changelog tombstone) and what the worker keeps of them."""
+        user_id = key.decode("utf-8")
+        self.users.delete(key, record)
+        self.states.drop(user_id)
+        await self.compute(self.service.forget_user, user_id)
+        self.meter.messages(record.topic, "forgotten")

@@ -6,7 +6,8 @@ every other refuses too:
     topic             verdict             read by
     queries           read_query          AnswerQueries, EmbedQueries
     embedded-queries  read_embedded_query AnswerQueries (rank role)
-    feedback          read_feedback       ApplyFeedback, CountPopularity, the trainer
+    feedback          is_forget, then     ApplyFeedback, CountPopularity, the trainer
+                      read_feedback
     items             read_item           EmbedItems
 
 Only the flow that reads a topic in the workers' consumer group (one reader per record)
@@ -30,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from streaming_rec import codec
-from streaming_rec.errors import BadMessage, UnknownItem
+from streaming_rec.errors import BadMessage, DecodeError, UnknownItem
 from streaming_rec.flows.convert import dead_letter, dead_letter_key
 from streaming_rec.flows.ports import Meter, Record, Sink
 from streaming_rec.schemas import Feedback, Item, Query
@@ -76,6 +77,21 @@ class AcceptedFeedback:
 
     feedback: Feedback
     ts: float
+
+
+def is_forget(record: Record) -> bool:
+    """True for a tombstone on `feedback` (a null value keyed by a user_id): "forget this
+    user". It travels in the user's partition after every earlier event of theirs."""
+    return record.value is None and bool(record.key)
+
+
+def forgotten_user(record: Record) -> str:
+    """The user_id a forget tombstone names. Raises DecodeError when the key is not UTF-8."""
+    assert record.key is not None
+    try:
+        return bytes(record.key).decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError("feedback.user_id", "key is not valid UTF-8", record.key) from None
 
 
 def read_feedback(

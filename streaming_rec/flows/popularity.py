@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from streaming_rec.core.service import Recommender
-from streaming_rec.flows.policy import DEFAULT_MAX_SKEW_S, read_feedback
+from streaming_rec.flows.policy import DEFAULT_MAX_SKEW_S, is_forget, read_feedback
 from streaming_rec.flows.ports import Compute, Meter, Record
 
 
@@ -36,6 +36,8 @@ class CountPopularity:
         events = []
         refused = 0
         for record in records:
+            if is_forget(record):
+                continue  # popular-now counts items, not users: nothing of theirs to drop
             try:
                 accepted = read_feedback(record, self.service.has_item, now, self.max_skew_s)
             except Exception:  # judged (and dead-lettered) the same way by the feedback flow

@@ -48,8 +48,11 @@ class Record:
 class Sink(Protocol):
     """Where a flow's output goes, by logical topic name ("recommendations", ...)."""
 
-    async def send(self, topic: str, key: bytes | None, value: bytes | None) -> None:
-        """Send one record; raises whatever the transport raises (the flow does not retry)."""
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
+    ) -> None:
+        """Send one record, to ``partition`` when given (else the key's partition); raises
+        whatever the transport raises (the flow does not retry)."""
 
 
 class StateStore(Protocol):
@@ -61,6 +64,9 @@ class StateStore(Protocol):
     def put(self, key: bytes, value: bytes, record: Record) -> None:
         """Store ``value``; ``record`` is the input it derives from (the changelog record
         goes to that record's partition)."""
+
+    def delete(self, key: bytes, record: Record) -> None:
+        """Remove the key (a tombstone on the changelog, in ``record``'s partition)."""
 
 
 class Compute(Protocol):

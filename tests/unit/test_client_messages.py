@@ -20,6 +20,7 @@ class Sent(RecClient):
 
     def __init__(self) -> None:  # no producer, no listener
         self.sent: list[tuple[str, bytes | None, bytes | None]] = []
+        self.reply_partition = None  # not listening: queries are answered keyed by user
 
     def send_raw(self, logical_topic: str, key: bytes | None, value: bytes | None) -> None:
         self.sent.append((logical_topic, key, value))
