@@ -76,8 +76,16 @@ def resolve_model(model: str) -> str:
 
 
 def resolve_device(device: str) -> str:
-    import torch
-
+    """``cpu`` or ``cuda`` for SREC_DEVICE (``auto``: cuda when torch sees one). Without
+    the [torch] extra there is no CUDA encoder: ``auto`` is the CPU (ONNX Runtime)."""
+    try:
+        import torch
+    except ImportError:
+        if device == "cuda":
+            raise ConfigError(
+                "SREC_DEVICE=cuda needs torch: pip install 'streaming-rec[torch]'"
+            ) from None
+        return "cpu"
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
