@@ -126,7 +126,6 @@ if TYPE_CHECKING:  # any sequence type-checks; at run time lists become tuples
     HistoryEvents = Sequence[Event]
     HistoryTs = Sequence[float]
     EventIds = Sequence[str]
-    EventIds = Sequence[str]
     RankedItems = Sequence["RecommendedItem"]
 else:
     Categories = Annotated[tuple[Category, ...], Field(strict=False, max_length=50)]
@@ -135,7 +134,6 @@ else:
     HistoryItems = Annotated[tuple[str, ...], Field(strict=False, max_length=10_000)]
     HistoryEvents = Annotated[tuple[Event, ...], Field(strict=False, max_length=10_000)]
     HistoryTs = Annotated[tuple[float, ...], Field(strict=False, max_length=10_000)]
-    EventIds = Annotated[tuple[RequestId, ...], Field(strict=False, max_length=1000)]
     EventIds = Annotated[tuple[RequestId, ...], Field(strict=False, max_length=1000)]
     RankedItems = Annotated[tuple["RecommendedItem", ...], Field(strict=False, max_length=MAX_K)]
 
@@ -158,13 +156,6 @@ class ReplyTo(Message):
     partition: Annotated[int, Field(ge=0, le=100_000)]
 
 
-class ReplyTo(Message):
-    """Where the answer to a query goes: a partition of `recommendations` that the asking
-    client reads (Kafka's request-reply pattern), instead of the partition of its user_id."""
-
-    partition: Annotated[int, Field(ge=0, le=100_000)]
-
-
 class Query(Message):
     v: Version = VERSION
     request_id: RequestId
@@ -175,7 +166,6 @@ class Query(Message):
     sent_at: InputTime | None = None
     deadline_ms: Annotated[int, Field(ge=1, le=600_000)] | None = None
     reply_to: ReplyTo | None = None  # where the answer goes (default: keyed by user_id)
-    reply_to: ReplyTo | None = None  # where the answer goes (default: keyed by user_id)
 
 
 class Feedback(Message):
@@ -185,7 +175,6 @@ class Feedback(Message):
     event: Event
     ts: InputTime | None = None
     request_id: RequestId | None = None
-    event_id: RequestId | None = None  # a retried event repeats it: applied once per user
     event_id: RequestId | None = None  # a retried event repeats it: applied once per user
 
 

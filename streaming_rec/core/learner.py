@@ -41,7 +41,6 @@ class Impression:
     item_ids: tuple[str, ...]
     parts: np.ndarray  # (len(item_ids), len(PARTS))
     user_id: str = ""  # whom it was shown to (forgetting a user drops their impressions)
-    user_id: str = ""  # whom it was shown to (forgetting a user drops their impressions)
 
 
 class Impressions:
@@ -59,13 +58,6 @@ class Impressions:
 
     def get(self, request_id: str) -> Impression | None:
         return self._by_request.get(request_id)
-
-    def drop_user(self, user_id: str) -> int:
-        """Forget every impression shown to ``user_id``; returns how many (a scan: O(n))."""
-        mine = [r for r, impression in self._by_request.items() if impression.user_id == user_id]
-        for request_id in mine:
-            del self._by_request[request_id]
-        return len(mine)
 
     def drop_user(self, user_id: str) -> int:
         """Forget every impression shown to ``user_id``; returns how many (a scan: O(n))."""

@@ -188,12 +188,6 @@ class Recommender:
         Popular-now keeps their events as anonymous per-item counts that decay."""
         return self.impressions.drop_user(user_id)
 
-    def forget_user(self, user_id: str) -> int:
-        """Drop what this worker keeps of ``user_id`` beside their state: the impressions
-        (answers shown to them, kept to learn the blend from clicks). Returns how many.
-        Popular-now keeps their events as anonymous per-item counts that decay."""
-        return self.impressions.drop_user(user_id)
-
     def observe_popularity(self, events: Iterable[tuple[str, str, float]]) -> None:
         """Count (item_id, event, ts) towards popular-now (positive events only)."""
         weights = self.update_rule.weights
