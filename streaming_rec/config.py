@@ -103,7 +103,11 @@ class Settings(BaseSettings):
     )
     max_batch: int = Field(64, ge=1, le=4096, description="Most queries per micro-batch.")
     max_wait_ms: float = Field(
-        2.0, ge=0, le=1000, description="Longest wait to fill a micro-batch (ms)."
+        0.0,
+        ge=0,
+        le=1000,
+        description="Longest wait to fill a micro-batch of queries (ms); 0: no batch timer, "
+        "a batch is what arrived while the previous one was answered.",
     )
     feedback_batch: int = Field(
         1,
@@ -119,7 +123,10 @@ class Settings(BaseSettings):
         description="Most items embedded per batch (small: queries wait for at most one).",
     )
     item_wait_ms: float = Field(
-        50.0, ge=0, le=10_000, description="Longest wait to fill a batch of items (ms)."
+        0.0,
+        ge=0,
+        le=10_000,
+        description="Longest wait to fill a batch of items (ms); 0: no batch timer.",
     )
     max_clock_skew_s: float = Field(
         300.0,
@@ -226,7 +233,11 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(Path("var/worker"), description="Worker state folder.")
     web_port: int = Field(6066, ge=0, le=65535, description="Health/metrics port (0: off).")
-    web_host: str = Field("127.0.0.1", description="Health/metrics bind address.")
+    web_host: str = Field(
+        "127.0.0.1",
+        description="Address the health/metrics pages (worker and trainer) bind (0.0.0.0 "
+        "in the container image).",
+    )
     worker_name: str = Field("", description="Name in replies and logs (default host:pid).")
     snapshot_interval_s: float = Field(
         300.0,
@@ -253,6 +264,18 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines as text, or as JSON objects one per line (time, level, "
+        "logger, message, and request_id, topic, partition, offset where known).",
+    )
+    live_stall_s: float = Field(
+        300.0,
+        ge=0,
+        le=86_400,
+        description="/live answers 503 once a ready worker has held records on a partition "
+        "this long without committing past any (wedged, not just behind; 0: never).",
     )
 
     # --- Clients (RecClient, AsyncRecClient) and the HTTP gateway ----------------------

@@ -14,7 +14,7 @@ import faust
 import orjson
 
 from streaming_rec.core.service import Recommender
-from streaming_rec.edge import faust_fixes, metrics
+from streaming_rec.edge import faust_fixes, metrics, patching
 from streaming_rec.flows.ports import NO_TIMESTAMP, Handler, Record
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,21 @@ class FaustSink:
         self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
     ) -> None:
         await self.topics[topic].send(key=key, value=value, partition=partition)
+        if topic == DEAD_LETTERS and value is not None:
+            _count_dead_letter(value)
+
+
+DEAD_LETTERS = "dead-letters"
+
+
+def _count_dead_letter(value: bytes) -> None:
+    """Count a dead letter by the topic of the refused record and its error class (read
+    from the dead letter itself: the public `dead-letters` contract)."""
+    try:
+        letter = orjson.loads(value)
+        metrics.DEAD_LETTERS.labels(str(letter["topic"]), str(letter["error"])).inc()
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        metrics.DEAD_LETTERS.labels("unknown", "unknown").inc()
 
 
 class FaustTable:
@@ -87,7 +102,8 @@ class PrometheusMeter:
             metrics.MESSAGES.labels(topic, outcome).inc(n)
 
     def stage_ms(self, stage: str, ms: float) -> None:
-        metrics.STAGE_MS.labels(stage).observe(ms)
+        """Observed in seconds (``streaming_rec_stage_seconds``): flows time in ms."""
+        metrics.STAGE_SECONDS.labels(stage).observe(ms / 1000.0)
 
     def batch(self, size: int) -> None:
         metrics.BATCH_SIZE.observe(size)
@@ -96,8 +112,12 @@ class PrometheusMeter:
 async def feed(
     stream: faust.StreamT[bytes], handler: Handler, most: int = 1, within_s: float = 0.0
 ) -> None:
-    """Feed ``stream`` to ``handler`` in micro-batches of up to ``most`` records, waiting at
-    most ``within_s`` seconds for a batch to fill (``most`` 1: each record at once)."""
+    """Feed ``stream`` to ``handler`` in micro-batches of up to ``most`` records.
+
+    ``most`` 1: each record at once. ``within_s`` > 0: Faust's ``take_events`` (a batch
+    waits up to ``within_s`` seconds to fill, on a timer that ticks while idle). ``within_s``
+    0 (the default): ``take_ready``, no timer: a batch is every record that has arrived by
+    the time the handler is free, so an idle worker adds no wait and a busy one batches."""
     async for events in _batches(stream, most, within_s):
         await handler([from_event(e) for e in events])
 
@@ -107,6 +127,8 @@ def _batches(
 ) -> AsyncIterator[list[faust.EventT[bytes]]]:
     if most <= 1:
         return _one_at_a_time(stream)
+    if within_s <= 0:
+        return take_ready(stream, most)
     return cast(
         AsyncIterator[list[faust.EventT[bytes]]],
         stream.take_events(most, within=within_s),  # type: ignore[attr-defined]
@@ -117,6 +139,64 @@ async def _one_at_a_time(stream: faust.StreamT[bytes]) -> AsyncIterator[list[fau
     """The stream's events as batches of one (no batch timer)."""
     async for event in stream.events():
         yield [event]
+
+
+def check_take_ready() -> None:
+    """PatchMismatch unless Faust's Stream still has the internals ``take_ready`` uses (the
+    same ones its own ``take_events`` uses): called once when the app is built."""
+    patch = "take_ready (edge/adapters.py)"
+    patching.check_version("faust-streaming", "0.15", patch)
+    patching.check_callable(faust.Stream, "_enable_passive", ["self", "channel"], patch)
+    patching.check_callable(faust.Stream, "add_processor", ["self", "processor"], patch)
+    patching.check_callable(faust.Stream, "ack", ["self", "event"], patch, is_async=True)
+
+
+async def take_ready(
+    stream: faust.StreamT[bytes], most: int
+) -> AsyncIterator[list[faust.EventT[bytes]]]:
+    """Micro-batches without a timer: at least one event, at most ``most``, each batch
+    holding what arrived while the previous one was handled. Acks each event after its
+    batch is handled (at-least-once), as Faust's own ``take_events`` does, and uses the
+    same Stream internals (checked by ``check_take_ready``)."""
+    buffer: list[faust.EventT[bytes]] = []
+    arrived = asyncio.Event()
+    room = asyncio.Event()
+    room.set()
+    impl = cast(Any, stream)
+
+    async def add(value: bytes) -> bytes:
+        event = impl.current_event
+        if event is None:
+            raise RuntimeError("take_ready: the stream has no current event")
+        while len(buffer) >= most:  # never more than ``most`` waiting
+            room.clear()
+            await room.wait()
+        buffer.append(event)
+        arrived.set()
+        return value
+
+    acks_before = impl.enable_acks
+    impl.enable_acks = False  # acked below, once handled
+    impl.add_processor(add)
+    impl._enable_passive(cast(Any, aiter(impl.channel)))
+    try:
+        while not impl.should_stop:
+            if (await impl.wait(arrived)).stopped:
+                break
+            await asyncio.sleep(0)  # let records already on their way join the batch
+            batch = buffer[:most]
+            del buffer[:most]
+            if not buffer:
+                arrived.clear()
+            room.set()
+            try:
+                yield batch
+            finally:
+                for event in batch:
+                    await impl.ack(event)
+    finally:
+        impl.enable_acks = acks_before
+        impl._processors.remove(add)
 
 
 class BlendFile:

@@ -1,5 +1,5 @@
 """What both worker roles' Faust apps share: the app itself, raw-bytes topics and the
-`/health` and `/metrics` pages."""
+`/health`, `/ready`, `/live` and `/metrics` pages."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import faust
 
 from streaming_rec.config import Settings
 from streaming_rec.edge import faust_fixes, metrics
+from streaming_rec.edge.monitor import StreamMonitor, monitor_of
 from streaming_rec.topics import TopicCatalog
 
 RAW: dict[str, Any] = {
@@ -26,10 +27,12 @@ def new_faust_app(settings: Settings, app_id: str, **extra: Any) -> faust.App:
     """A Faust app with what every worker role shares: the broker and its credentials,
     in-memory tables, the web port on SREC_WEB_HOST, acks=all, no topic declaration, the
     group's session timeouts."""
+    from streaming_rec.edge.adapters import check_take_ready
     from streaming_rec.edge.kafka_config import faust_broker_kwargs
 
     faust_fixes.apply()
-    return faust.App(
+    check_take_ready()
+    app = faust.App(
         app_id,
         **faust_broker_kwargs(settings),
         store="memory://",
@@ -48,6 +51,8 @@ def new_faust_app(settings: Settings, app_id: str, **extra: Any) -> faust.App:
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         **extra,
     )
+    app.sensors.add(StreamMonitor(app, settings.live_stall_s))
+    return app
 
 
 def raw_topics(
@@ -66,11 +71,35 @@ def worker_name(settings: Settings) -> str:
 
 
 def add_pages(app: faust.App, health: Callable[[], dict[str, Any]]) -> None:
-    """`/health` (the JSON of ``health()``) and `/metrics` (Prometheus text format)."""
+    """`/health` (the JSON of ``health()``, always 200), `/ready` (200 once ``health()``
+    says ready, else 503), `/live` (503 only when the worker is wedged: see
+    ``edge/monitor.py``) and `/metrics` (Prometheus text format)."""
+    monitor = monitor_of(app)
+
+    def ready() -> bool:
+        return bool(health().get("ready"))
+
+    if monitor is not None:
+        monitor.ready = ready
+    metrics.READY.set_function(lambda: 1.0 if ready() else 0.0)
 
     @app.page("/health")
     async def health_page(web: Any, request: Any) -> Any:
         return web.json(health())
+
+    @app.page("/ready")
+    async def ready_page(web: Any, request: Any) -> Any:
+        body = health()
+        return web.json(body, status=200 if body.get("ready") else 503)
+
+    @app.page("/live")
+    async def live_page(web: Any, request: Any) -> Any:
+        problem = "the Faust app crashed" if app.crashed else None
+        if problem is None and monitor is not None:
+            problem = monitor.wedged()
+        if problem is not None:
+            return web.json({"live": False, "problem": problem}, status=503)
+        return web.json({"live": True})
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
