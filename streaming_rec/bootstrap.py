@@ -6,8 +6,13 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
-from streaming_rec.config import Settings
-from streaming_rec.core.embedder import Embedder, default_encoder_cache, open_embedder
+from streaming_rec.config import EncoderSettings, RankingSettings, Settings, UserStateSettings
+from streaming_rec.core.embedder import (
+    Embedder,
+    backend_name,
+    default_encoder_cache,
+    open_embedder,
+)
 from streaming_rec.core.hnsw import HnswIndex
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.ranker import RankingWeights
@@ -23,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def build_embedder(settings: Settings) -> Embedder:
+def build_embedder(settings: EncoderSettings) -> Embedder:
     """The encoder of SREC_MODEL on the backend SREC_ENCODER picks (see ``open_embedder``):
     ONNX Runtime on a CPU, torch on a GPU, torch again if the ONNX export fails."""
     return open_embedder(
@@ -37,7 +42,7 @@ def build_embedder(settings: Settings) -> Embedder:
     )
 
 
-def ranking_weights(settings: Settings) -> RankingWeights:
+def ranking_weights(settings: RankingSettings) -> RankingWeights:
     return RankingWeights(
         alpha=settings.alpha,
         gamma=settings.gamma,
@@ -48,7 +53,7 @@ def ranking_weights(settings: Settings) -> RankingWeights:
     )
 
 
-def update_rule(settings: Settings) -> UpdateRule:
+def update_rule(settings: UserStateSettings) -> UpdateRule:
     return UpdateRule(
         weights=settings.event_weights,
         half_life_events=settings.half_life_events,
@@ -80,6 +85,9 @@ def build_recommender(settings: Settings, embedder: Embedder | None = None) -> R
         learn_rate=settings.learn_rate,
         explore_share=settings.explore_share,
         impressions_kept=settings.impressions_kept,
+        understand=settings.understand,
+        exact_scan_max=settings.exact_scan_max,
+        recency_weight=settings.recency_weight,
     )
 
 
@@ -87,6 +95,7 @@ def build_worker_app(settings: Settings) -> faust.App:
     """Topics checked (and created if allowed), the model loaded, the Faust app wired."""
     from streaming_rec.edge.admin import ensure_topics
     from streaming_rec.edge.app import build_app
+    from streaming_rec.edge.metrics import show_build
 
     catalog = TopicCatalog.load()
     if settings.create_topics:
@@ -94,8 +103,12 @@ def build_worker_app(settings: Settings) -> faust.App:
     if settings.role == "embed":
         from streaming_rec.edge.embed_app import build_embed_app
 
-        return build_embed_app(settings, build_embedder(settings), catalog)
-    return build_app(settings, build_recommender(settings), catalog)
+        embedder = build_embedder(settings)
+        show_build(settings.role, embedder.name, backend_name(embedder))
+        return build_embed_app(settings, embedder, catalog)
+    service = build_recommender(settings)
+    show_build(settings.role, service.model_version, backend_name(service.embedder))
+    return build_app(settings, service, catalog)
 
 
 def build_trainer(settings: Settings) -> Trainer:

@@ -27,14 +27,15 @@ from streaming_rec.errors import ConfigError
 
 EVENTS = ("click", "add_to_cart", "purchase", "skip", "dislike")
 ENV_PREFIX = "SREC_"
+_CONFIG = SettingsConfigDict(
+    env_prefix=ENV_PREFIX, frozen=True, extra="ignore", populate_by_name=True
+)
 
 
-class Settings(BaseSettings):
-    """All settings of a worker, the client and the CLI."""
+class KafkaSettings(BaseSettings):
+    """Kafka: the brokers, security, topic names, the group, compression."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", populate_by_name=True
-    )
+    model_config = _CONFIG
 
     # --- Kafka ---------------------------------------------------------------------------
     bootstrap_servers: str = Field(
@@ -65,6 +66,24 @@ class Settings(BaseSettings):
         description="Compression of every batch our producers write (workers, trainer, "
         "client, CLI). Every codec is read whatever this says.",
     )
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_is_a_topic_name(cls, value: str) -> str:
+        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        if not set(value) <= allowed:
+            raise ValueError("may contain only letters, digits, '.', '_' and '-'")
+        return value
+
+    def topic(self, logical: str) -> str:
+        """The real name of a logical topic ("queries" → "srec.queries")."""
+        return f"{self.topic_prefix}{logical}"
+
+
+class EncoderSettings(BaseSettings):
+    """The text encoder: model, backend, device, threads, batch size."""
+
+    model_config = _CONFIG
 
     # --- Encoder -------------------------------------------------------------------------
     model: str = Field(
@@ -102,6 +121,14 @@ class Settings(BaseSettings):
         "Several workers on one machine: cores / workers (make run-workers sets it).",
     )
     max_batch: int = Field(64, ge=1, le=4096, description="Most queries per micro-batch.")
+
+
+class StreamSettings(BaseSettings):
+    """Stream processing: micro-batches, client clocks, held feedback."""
+
+    model_config = _CONFIG
+
+    # --- Streams -------------------------------------------------------------------------
     max_wait_ms: float = Field(
         0.0,
         ge=0,
@@ -143,6 +170,12 @@ class Settings(BaseSettings):
         "before it is dead-lettered (s; 0: dead-letter at once).",
     )
 
+
+class IndexSettings(BaseSettings):
+    """The HNSW index."""
+
+    model_config = _CONFIG
+
     # --- Index ---------------------------------------------------------------------------
     hnsw_m: int = Field(16, ge=4, le=128, description="HNSW graph degree M.")
     hnsw_ef_construction: int = Field(200, ge=8, le=2000, description="HNSW build beam.")
@@ -154,6 +187,12 @@ class Settings(BaseSettings):
         le=256,
         description="Threads that add a batch of vectors to the index (0: one per core).",
     )
+
+
+class RankingSettings(BaseSettings):
+    """Ranking: the blend of the signals (core/signals.py), candidates, deadlines, learning."""
+
+    model_config = _CONFIG
 
     # --- Ranking (the model s = α⟨x,v⟩ + γ⟨u,v⟩ + prior) -----------------------------------
     alpha: float = Field(1.0, ge=0, description="Weight of the query text.")
@@ -174,6 +213,26 @@ class Settings(BaseSettings):
         "a query's own deadline_ms wins).",
     )
     candidates: int = Field(200, ge=1, le=5000, description="Candidates retrieved (M ≫ k).")
+    understand: bool = Field(
+        True,
+        description="Read queries for hard filters (categories, prices and other attribute "
+        "ranges, booleans, decades, negations, recency) from the catalog's own vocabulary "
+        "(docs/understand.md); a query's understand=false turns it off for that query.",
+    )
+    exact_scan_max: int = Field(
+        2000,
+        ge=0,
+        le=1_000_000,
+        description="A filter matching at most this many items is answered by an exact scan "
+        "of them instead of the filtered HNSW search (docs/understand.md).",
+    )
+    recency_weight: float = Field(
+        0.3,
+        ge=0,
+        le=10,
+        description="Score added to the newest candidates when a query asks for recent "
+        "items ('latest', '最新'); halves every median candidate age.",
+    )
     learn_rate: float = Field(
         0.05,
         ge=0,
@@ -191,6 +250,12 @@ class Settings(BaseSettings):
     impressions_kept: int = Field(
         100_000, ge=0, description="Recent answers kept per worker to learn from clicks."
     )
+
+
+class UserStateSettings(BaseSettings):
+    """User state: the taste decay, event weights, popular-now."""
+
+    model_config = _CONFIG
 
     # --- User state ----------------------------------------------------------------------
     half_life_events: float = Field(
@@ -214,6 +279,16 @@ class Settings(BaseSettings):
         3 * 86400.0, gt=0, description="Half-life of the popular-now counts."
     )
 
+    @property
+    def event_weights(self) -> dict[str, float]:
+        return {event: float(getattr(self, f"weight_{event}")) for event in EVENTS}
+
+
+class TrainerSettings(BaseSettings):
+    """The trainer of the collaborative factors."""
+
+    model_config = _CONFIG
+
     # --- Trainer (collaborative factors) ------------------------------------------------
     trainer_interval_s: float = Field(
         60.0, gt=0, description="Least time between two refreshes of the item factors (s)."
@@ -224,6 +299,12 @@ class Settings(BaseSettings):
     trainer_ridge: float = Field(1.0, ge=0, description="Ridge of the content → factors map.")
     trainer_web_port: int = Field(6099, ge=0, le=65535, description="Trainer health port.")
 
+
+class WorkerSettings(BaseSettings):
+    """The worker process: role, data folder, group membership, logs, probes."""
+
+    model_config = _CONFIG
+
     # --- Worker --------------------------------------------------------------------------
     role: Literal["all", "embed", "rank"] = Field(
         "all",
@@ -232,12 +313,6 @@ class Settings(BaseSettings):
         "embedded-queries next to the user state, no query encoding).",
     )
     data_dir: Path = Field(Path("var/worker"), description="Worker state folder.")
-    web_port: int = Field(6066, ge=0, le=65535, description="Health/metrics port (0: off).")
-    web_host: str = Field(
-        "127.0.0.1",
-        description="Address the health/metrics pages (worker and trainer) bind (0.0.0.0 "
-        "in the container image).",
-    )
     worker_name: str = Field("", description="Name in replies and logs (default host:pid).")
     snapshot_interval_s: float = Field(
         300.0,
@@ -276,6 +351,28 @@ class Settings(BaseSettings):
         le=86_400,
         description="/live answers 503 once a ready worker has held records on a partition "
         "this long without committing past any (wedged, not just behind; 0: never).",
+    )
+
+    @field_validator("heartbeat_interval_s")
+    @classmethod
+    def _heartbeat_within_session(cls, value: float, info: ValidationInfo) -> float:
+        session = info.data.get("session_timeout_s")
+        if session is not None and value * 3 > session:
+            raise ValueError(f"must be at most a third of SREC_SESSION_TIMEOUT_S ({session})")
+        return value
+
+
+class WebSettings(BaseSettings):
+    """HTTP pages, the clients and the HTTP gateway."""
+
+    model_config = _CONFIG
+
+    # --- Health and metrics pages ------------------------------------------------------
+    web_port: int = Field(6066, ge=0, le=65535, description="Health/metrics port (0: off).")
+    web_host: str = Field(
+        "127.0.0.1",
+        description="Address the health/metrics pages (worker and trainer) bind (0.0.0.0 "
+        "in the container image).",
     )
 
     # --- Clients (RecClient, AsyncRecClient) and the HTTP gateway ----------------------
@@ -333,29 +430,37 @@ class Settings(BaseSettings):
         "deadline_ms wins).",
     )
 
-    @field_validator("topic_prefix")
-    @classmethod
-    def _prefix_is_a_topic_name(cls, value: str) -> str:
-        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-        if not set(value) <= allowed:
-            raise ValueError("may contain only letters, digits, '.', '_' and '-'")
-        return value
 
-    @field_validator("heartbeat_interval_s")
-    @classmethod
-    def _heartbeat_within_session(cls, value: float, info: ValidationInfo) -> float:
-        session = info.data.get("session_timeout_s")
-        if session is not None and value * 3 > session:
-            raise ValueError(f"must be at most a third of SREC_SESSION_TIMEOUT_S ({session})")
-        return value
+class Settings(
+    WebSettings,
+    WorkerSettings,
+    TrainerSettings,
+    UserStateSettings,
+    RankingSettings,
+    IndexSettings,
+    StreamSettings,
+    EncoderSettings,
+    KafkaSettings,
+):
+    """All settings of a worker, the trainer, the clients, the gateway and the CLI: every
+    section's fields (listed in reverse so that they appear section by section, Kafka
+    first). A function that needs one section takes that section's class; the whole
+    Settings object is one of each."""
 
-    @property
-    def event_weights(self) -> dict[str, float]:
-        return {event: float(getattr(self, f"weight_{event}")) for event in EVENTS}
+    model_config = _CONFIG
 
-    def topic(self, logical: str) -> str:
-        """The real name of a logical topic ("queries" → "srec.queries")."""
-        return f"{self.topic_prefix}{logical}"
+
+SECTIONS: tuple[type[BaseSettings], ...] = (
+    KafkaSettings,
+    EncoderSettings,
+    StreamSettings,
+    IndexSettings,
+    RankingSettings,
+    UserStateSettings,
+    TrainerSettings,
+    WorkerSettings,
+    WebSettings,
+)
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -371,10 +476,16 @@ def load_settings(**overrides: object) -> Settings:
 
 
 def settings_table() -> str:
-    """The settings as a markdown table (for the README)."""
+    """The settings as a markdown table (for the README), section by section."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
-        default = field.default
-        shown = "" if default in (None, "") else f"`{default}`"
-        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {field.description or ''} |")
+    for section in SECTIONS:
+        title = (section.__doc__ or section.__name__).split(":")[0].rstrip(".")
+        rows.append(f"| **{title}** | | |")
+        own = section.__annotations__
+        for name, field in section.model_fields.items():
+            if name not in own:
+                continue
+            default = field.default
+            shown = "" if default in (None, "") else f"`{default}`"
+            rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {field.description or ''} |")
     return "\n".join(rows)

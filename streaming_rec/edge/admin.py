@@ -7,7 +7,7 @@ import logging
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 
-from streaming_rec.config import Settings
+from streaming_rec.config import KafkaSettings
 from streaming_rec.edge.kafka_config import client_config
 from streaming_rec.errors import BrokerError
 from streaming_rec.topics import TopicCatalog
@@ -15,7 +15,7 @@ from streaming_rec.topics import TopicCatalog
 log = logging.getLogger(__name__)
 
 
-def ensure_topics(settings: Settings, catalog: TopicCatalog) -> list[str]:
+def ensure_topics(settings: KafkaSettings, catalog: TopicCatalog) -> list[str]:
     """Create every missing topic; return the names created. Existing topics are kept."""
     try:
         admin = KafkaAdminClient(**client_config(settings), client_id=f"{settings.app_id}-admin")
@@ -42,7 +42,7 @@ def ensure_topics(settings: Settings, catalog: TopicCatalog) -> list[str]:
         admin.close()
 
 
-def topic_is_empty(settings: Settings, topic: str) -> bool:
+def topic_is_empty(settings: KafkaSettings, topic: str) -> bool:
     """True when no partition of ``topic`` holds a record (end offsets all 0)."""
     consumer = KafkaConsumer(**client_config(settings), enable_auto_commit=False)
     try:

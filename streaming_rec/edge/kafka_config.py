@@ -17,23 +17,23 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-from streaming_rec.config import Settings
+from streaming_rec.config import KafkaSettings, Settings
 from streaming_rec.errors import ConfigError
 
 
-def bootstrap_list(settings: Settings) -> list[str]:
+def bootstrap_list(settings: KafkaSettings) -> list[str]:
     return [s.strip() for s in settings.bootstrap_servers.split(",") if s.strip()]
 
 
-def uses_sasl(settings: Settings) -> bool:
+def uses_sasl(settings: KafkaSettings) -> bool:
     return settings.security_protocol.startswith("SASL_")
 
 
-def uses_tls(settings: Settings) -> bool:
+def uses_tls(settings: KafkaSettings) -> bool:
     return settings.security_protocol.endswith("SSL")
 
 
-def check_security(settings: Settings) -> None:
+def check_security(settings: KafkaSettings) -> None:
     """ConfigError, naming the variable, when the security settings do not fit together."""
     if uses_sasl(settings):
         missing = [
@@ -58,7 +58,7 @@ def check_security(settings: Settings) -> None:
         )
 
 
-def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+def ssl_context(settings: KafkaSettings) -> ssl.SSLContext | None:
     """The TLS context of every client (None without TLS): verifies the broker's
     certificate and host name against SREC_SSL_CAFILE (else the system CAs), and presents
     SREC_SSL_CERTFILE/SREC_SSL_KEYFILE when set (mutual TLS)."""
@@ -74,11 +74,11 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def _password(settings: Settings) -> str | None:
+def _password(settings: KafkaSettings) -> str | None:
     return settings.sasl_password.get_secret_value() if settings.sasl_password else None
 
 
-def client_config(settings: Settings) -> dict[str, Any]:
+def client_config(settings: KafkaSettings) -> dict[str, Any]:
     """Keyword arguments for kafka-python's and aiokafka's clients (they share the names)."""
     check_security(settings)
     config: dict[str, Any] = {
@@ -95,18 +95,18 @@ def client_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-def compression_type(settings: Settings) -> str | None:
+def compression_type(settings: KafkaSettings) -> str | None:
     """The producers' ``compression_type`` (None: uncompressed), from SREC_COMPRESSION."""
     return None if settings.compression == "none" else settings.compression
 
 
-def producer_config(settings: Settings) -> dict[str, Any]:
+def producer_config(settings: KafkaSettings) -> dict[str, Any]:
     """:func:`client_config` plus the compression of SREC_COMPRESSION, for kafka-python's
     and aiokafka's producers. ConfigError as :func:`check_security`."""
     return {**client_config(settings), "compression_type": compression_type(settings)}
 
 
-def consumer_config(settings: Settings) -> dict[str, Any]:
+def consumer_config(settings: KafkaSettings) -> dict[str, Any]:
     """:func:`client_config` for a kafka-python or aiokafka consumer: committed records
     only (``read_committed``), and unreadable batches skipped instead of raised (installs
     the guard of :mod:`streaming_rec.edge.poison` once per process; PatchMismatch if the

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-from streaming_rec.config import Settings
+from streaming_rec.config import KafkaSettings
 from streaming_rec.edge.kafka_config import client_config, consumer_config
 
 
 class LagProbe:
     """Reads the group's committed offsets and the topics' end offsets on demand."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: KafkaSettings) -> None:
         self.settings = settings
         self._admin = KafkaAdminClient(
             **client_config(settings), client_id=f"{settings.app_id}-lag"

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streaming_rec.config import Settings
+from streaming_rec.config import KafkaSettings
 from streaming_rec.edge.kafka_config import client_config
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class ItemsProgress:
     (partition → next offset the index replica will read) reach the end of
     `item-vectors` as it was after the group had committed past them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: KafkaSettings) -> None:
         self.settings = settings
         self.total = 0
         self.embedded = 0

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from streaming_rec.config import Settings
+from streaming_rec.config import KafkaSettings
 from streaming_rec.edge.kafka_config import consumer_config
 from streaming_rec.flows.ports import NO_TIMESTAMP, Record
 from streaming_rec.flows.ports import Handler as FlowHandler
@@ -36,7 +36,7 @@ class TopicReplica:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: KafkaSettings,
         topic: str,
         handler: Handler,
         batch: int = 2000,
