@@ -34,6 +34,7 @@ from streaming_rec.edge.adapters import (
 from streaming_rec.edge.faust_base import add_pages, new_faust_app, raw_topics, worker_name
 from streaming_rec.edge.replicated import ReplicatedState
 from streaming_rec.flows.answer import AnswerQueries
+from streaming_rec.flows.dedup import RecentRequests
 from streaming_rec.flows.feedback import ApplyFeedback
 from streaming_rec.flows.held import HeldFeedback
 from streaming_rec.flows.items import EmbedItems
@@ -85,6 +86,7 @@ def build_flows(
             deadline_ms=settings.query_deadline_ms,
             max_skew_s=settings.max_clock_skew_s,
             reply_partitions=topics["recommendations"].partitions,
+            recent=RecentRequests(settings.dedup_capacity, settings.dedup_ttl_s),
         ),
         feedback=ApplyFeedback(
             service, users, policy, meter, compute,

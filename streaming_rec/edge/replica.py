@@ -27,6 +27,8 @@ from streaming_rec.flows.ports import NO_TIMESTAMP, Record
 from streaming_rec.flows.ports import Handler as FlowHandler
 
 log = logging.getLogger(__name__)
+REPLICA_BATCH = 2000  # records handed to the handler at most at once (one index update)
+REPLICA_POLL_MS = 200  # longest wait of one fetch when the topic is quiet (ms)
 
 Handler = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
 
@@ -39,7 +41,7 @@ class TopicReplica:
         settings: KafkaSettings,
         topic: str,
         handler: Handler,
-        batch: int = 2000,
+        batch: int = REPLICA_BATCH,
         start: Mapping[int, int] | None = None,
         on_stale: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
@@ -77,7 +79,7 @@ class TopicReplica:
                 if not self.caught_up.is_set() and await self._reached(consumer, targets):
                     log.info("replica of %s caught up: %d records", self.topic, self.records)
                     self.caught_up.set()
-                fetched = await consumer.getmany(timeout_ms=200, max_records=self.batch)
+                fetched = await consumer.getmany(timeout_ms=REPLICA_POLL_MS, max_records=self.batch)
                 records = [r for batch in fetched.values() for r in batch]
                 if records:
                     self.records += len(records)
