@@ -162,6 +162,16 @@ class StreamSettings(BaseSettings):
         description="Client times (feedback ts, query sent_at, record timestamps) later than "
         "the reader's clock + this are clamped to the reader's clock (s).",
     )
+    dedup_capacity: int = Field(
+        100_000,
+        ge=1,
+        le=10_000_000,
+        description="Recent (user_id, request_id) pairs a worker remembers to refuse a "
+        "repeated query (≈ 165 bytes each).",
+    )
+    dedup_ttl_s: float = Field(
+        600.0, gt=0, le=86_400, description="How long a request id is remembered (s)."
+    )
     unknown_item_hold_s: float = Field(
         10.0,
         ge=0,
