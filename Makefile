@@ -47,11 +47,22 @@ test: install data ## Every test tier; starts (and stops) its own broker on its 
 test-unit: install ## Unit and contract tests only (no broker, no model)
 	$(PY) -m pytest tests/unit tests/contract
 
-lint: install ## ruff, the import contract (core knows no Kafka), mypy
-	$(VENV)/bin/ruff check streaming_rec streaming_rec_dev tests bench
-	$(VENV)/bin/ruff format --check streaming_rec streaming_rec_dev tests bench
+lint: install ## ruff, the import contract (core knows no Kafka), mypy, deploy/ (offline)
+	$(VENV)/bin/ruff check streaming_rec streaming_rec_dev tests bench deploy
+	$(VENV)/bin/ruff format --check streaming_rec streaming_rec_dev tests bench deploy
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+	$(MAKE) --no-print-directory lint-deploy
+
+K8S_VERSION ?= 1.30.0
+lint-deploy: install ## deploy/ only: Dockerfile, Compose, Kubernetes (K8S_VERSION), dashboard, alerts
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose/compose.yaml
+	@# CRDs (ServiceMonitor, PrometheusRule, ScaledObject, KafkaTopic) have no bundled schema: warned, skipped
+	$(VENV)/bin/kubernetes-validate --strict --quiet -k $(K8S_VERSION) \
+	  $$(ls deploy/k8s/base/*.yaml deploy/k8s/extras/*.yaml | grep -v kustomization.yaml) \
+	  deploy/k8s/overlays/dev/namespace.yaml
+	$(PY) -m streaming_rec_dev.deploy_check
 
 bench: install data ## Speed: floor, load, freshness, index scale → docs/bench/ (own broker)
 	$(PY) bench/run_all.py
@@ -71,4 +82,4 @@ eval: install data ## Quality: MovieLens-1M streaming replay with baselines → 
 clean: ## Remove local state (broker data, worker state); keeps .venv
 	rm -rf var
 
-.PHONY: help install data kafka-up kafka-down topics run-workers test test-unit lint bench bench-gpu soak bench-workers eval clean
+.PHONY: help install data kafka-up kafka-down topics run-workers test test-unit lint lint-deploy bench bench-gpu soak bench-workers eval clean

@@ -22,6 +22,7 @@ from typing import Any
 import click
 import orjson
 
+from streaming_rec import logs
 from streaming_rec.config import Settings, load_settings, settings_table
 from streaming_rec.errors import StreamingRecError
 
@@ -49,11 +50,11 @@ class _Group(click.Group):
 @click.group(cls=_Group)
 def main() -> None:
     """streaming_rec: a streaming, real-time recommender on Kafka."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-    logging.getLogger("kafka.cluster").setLevel(logging.CRITICAL)  # noise when a client closes
+    try:  # SREC_LOG_FORMAT; a bad setting is reported by the command itself
+        log_format = load_settings().log_format
+    except StreamingRecError:
+        log_format = "text"
+    logs.configure(log_format)
 
 
 @main.command()
@@ -65,7 +66,12 @@ def worker() -> None:
 
     settings = _settings()
     app = build_worker_app(settings)
-    _GuardedWorker(app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
+    _GuardedWorker(
+        app,
+        loglevel=settings.log_level.lower(),
+        quiet=True,
+        logging_config=logs.faust_logging_config(settings.log_format, settings.log_level),
+    ).execute_from_commandline()
 
 
 SHUTDOWN_GRACE_S = 6.0
@@ -201,6 +207,30 @@ def feedback(user_id: str, item_id: str, event: str, request_id: str | None) -> 
     with RecClient(_settings(), listen=False) as client:
         client.feedback(user_id, item_id, event, request_id=request_id)
     click.echo(f"sent {event} by {user_id} on {item_id}")
+
+
+@main.command()
+@click.argument("user_id")
+def forget(user_id: str) -> None:
+    """Forget a user: the workers delete their state and impressions (a tombstone on
+    feedback, applied after their earlier events); their next ask is a cold start."""
+    from streaming_rec.edge.client import RecClient
+
+    with RecClient(_settings(), listen=False) as client:
+        client.forget_user(user_id)
+        client.flush()
+    click.echo(f"asked the workers to forget {user_id}")
+
+
+@main.command()
+def gateway() -> None:
+    """Run the HTTP gateway (SREC_GATEWAY_HOST:SREC_GATEWAY_PORT): OpenAPI at /docs, the
+    demo page at /."""
+    from streaming_rec.gateway.server import serve
+
+    settings = _settings()
+    logging.getLogger().setLevel(settings.log_level)
+    serve(settings)
 
 
 @main.command("load-catalog")

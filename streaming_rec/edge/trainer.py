@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from aiohttp import web
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from prometheus_client import generate_latest
 
 from streaming_rec import codec
 from streaming_rec.config import Settings
 from streaming_rec.core.factors import Interactions, Model, learn
+from streaming_rec.edge import metrics
 from streaming_rec.edge.kafka_config import producer_config
 from streaming_rec.edge.replica import TopicReplica, from_consumer_record
 from streaming_rec.errors import BadMessage
@@ -67,6 +69,8 @@ class Trainer:
         self.item_vectors = TopicReplica(settings, self.topic, self._on_item_vectors)
         self._fitter = ThreadPoolExecutor(1, thread_name_prefix="srec-fit")
         self._producer: AIOKafkaProducer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._show_metrics()
 
     def ready(self) -> bool:
         return self.feedback.caught_up.is_set() and self.item_vectors.caught_up.is_set()
@@ -81,7 +85,7 @@ class Trainer:
         )
         await self._producer.start()
         web = await self._serve_health()
-        tasks = [
+        tasks = self._tasks = [
             asyncio.create_task(self._feedback_after_items()),
             asyncio.create_task(self.item_vectors.run()),
             asyncio.create_task(self._refresh_loop()),
@@ -110,6 +114,7 @@ class Trainer:
             self.topic, key=vector.item_id.encode(), value=codec.encode_item_vector(message)
         )
         self.state.published += 1
+        metrics.TRAINER_PUBLISHED.inc()
 
     async def _feedback_after_items(self) -> None:
         """Read feedback once the items are known: events are judged against them."""
@@ -181,6 +186,8 @@ class Trainer:
         state.refreshes += 1
         state.refreshed_at_events = events
         state.last_refresh_s = time.perf_counter() - started
+        metrics.TRAINER_REFRESHES.inc()
+        metrics.TRAINER_REFRESH_SECONDS.observe(state.last_refresh_s)
         log.info(
             "refresh %d: %d events, %d items learned, %d items published in %.1f s",
             state.refreshes,
@@ -190,27 +197,61 @@ class Trainer:
             state.last_refresh_s,
         )
 
+    def health(self) -> dict[str, object]:
+        """The body of `/health` (and of `/ready`)."""
+        s = self.state
+        return {
+            "ready": self.ready(),
+            "events": s.interactions.events,
+            "items": len(s.items),
+            "learned": len(s.model.learned),
+            "refreshes": s.refreshes,
+            "refreshed_at_events": s.refreshed_at_events,
+            "last_refresh_s": s.last_refresh_s,
+            "published": s.published,
+        }
+
+    def wedged(self) -> str | None:
+        """Why the trainer will not recover by itself (a task of it ended), or None."""
+        ended = [t.get_name() for t in self._tasks if t.done()]
+        return f"tasks ended: {', '.join(ended)}" if ended else None
+
+    def _show_metrics(self) -> None:
+        """The trainer's gauges read its state at each scrape; build info once."""
+        s = self.state
+        metrics.show_build("trainer", self.settings.model, "none")
+        metrics.READY.set_function(lambda: 1.0 if self.ready() else 0.0)
+        metrics.TRAINER_EVENTS.set_function(lambda: s.interactions.events)
+        metrics.TRAINER_ITEMS.set_function(lambda: len(s.items))
+        metrics.TRAINER_LEARNED.set_function(lambda: len(s.model.learned))
+
     async def _serve_health(self) -> web.AppRunner | None:
+        """`/health` (always 200), `/ready` (503 until both topics are read), `/live` (503
+        once a task of the trainer ended) and `/metrics`, on SREC_TRAINER_WEB_PORT."""
         if not self.settings.trainer_web_port:
             return None
 
         async def health(request: web.Request) -> web.Response:
-            s = self.state
-            return web.json_response(
-                {
-                    "ready": self.ready(),
-                    "events": s.interactions.events,
-                    "items": len(s.items),
-                    "learned": len(s.model.learned),
-                    "refreshes": s.refreshes,
-                    "refreshed_at_events": s.refreshed_at_events,
-                    "last_refresh_s": s.last_refresh_s,
-                    "published": s.published,
-                }
-            )
+            return web.json_response(self.health())
+
+        async def ready(request: web.Request) -> web.Response:
+            return web.json_response(self.health(), status=200 if self.ready() else 503)
+
+        async def live(request: web.Request) -> web.Response:
+            problem = self.wedged()
+            if problem is not None:
+                return web.json_response({"live": False, "problem": problem}, status=503)
+            return web.json_response({"live": True})
+
+        async def prometheus(request: web.Request) -> web.Response:
+            body = generate_latest(metrics.REGISTRY)
+            return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
         app = web.Application()
         app.router.add_get("/health", health)
+        app.router.add_get("/ready", ready)
+        app.router.add_get("/live", live)
+        app.router.add_get("/metrics", prometheus)
         runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, self.settings.web_host, self.settings.trainer_web_port).start()
