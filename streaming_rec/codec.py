@@ -54,11 +54,20 @@ class Kind:
 REGISTRY: Final[dict[str, Kind]] = {
     kind.name: kind
     for kind in (
-        Kind("query", Query, omit_if_none=("filters", "sent_at", "deadline_ms", "reply_to")),
+        Kind(
+            "query",
+            Query,
+            omit_if_none=("filters", "sent_at", "deadline_ms", "reply_to", "understand"),
+        ),
         Kind("feedback", Feedback, omit_if_none=("ts", "request_id", "event_id")),
-        Kind("item", Item, omit_if_none=("updated_at",)),
-        Kind("item_vector", ItemVector, arrays=("vector", "factors"), omit_if_none=("factors",)),
-        Kind("recommendation", Recommendation, omit_if_none=("error",)),
+        Kind("item", Item, omit_if_none=("updated_at", "published_at")),
+        Kind(
+            "item_vector",
+            ItemVector,
+            arrays=("vector", "factors"),
+            omit_if_none=("factors", "published_at"),
+        ),
+        Kind("recommendation", Recommendation, omit_if_none=("error", "understood")),
         Kind("dead_letter", DeadLetter, omit_if_none=("value_size", "last_offset")),
         Kind("user_state", UserStateRecord, omit_if_none=("applied_partition", "applied_offset")),
         Kind(

@@ -19,8 +19,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -127,6 +129,9 @@ if TYPE_CHECKING:  # any sequence type-checks; at run time lists become tuples
     HistoryTs = Sequence[float]
     EventIds = Sequence[str]
     RankedItems = Sequence["RecommendedItem"]
+    AttributeValues = Sequence[str | int | float | bool]
+    CategoryGroups = Sequence[Sequence[str]]
+    Facets = Sequence["UnderstoodFacet"]
 else:
     Categories = Annotated[tuple[Category, ...], Field(strict=False, max_length=50)]
     FilterCategories = Annotated[tuple[Category, ...], Field(strict=False, max_length=20)]
@@ -136,6 +141,11 @@ else:
     HistoryTs = Annotated[tuple[float, ...], Field(strict=False, max_length=10_000)]
     EventIds = Annotated[tuple[RequestId, ...], Field(strict=False, max_length=1000)]
     RankedItems = Annotated[tuple["RecommendedItem", ...], Field(strict=False, max_length=MAX_K)]
+    AttributeValues = Annotated[
+        tuple[AttributeValue, ...], Field(strict=False, min_length=1, max_length=100)
+    ]
+    CategoryGroups = Annotated[tuple[FilterCategories, ...], Field(strict=False, max_length=10)]
+    Facets = Annotated[tuple["UnderstoodFacet", ...], Field(strict=False, max_length=50)]
 
 
 class Message(BaseModel):
@@ -144,9 +154,53 @@ class Message(BaseModel):
     model_config = ConfigDict(frozen=True, strict=True, extra="ignore", allow_inf_nan=False)
 
 
+class AttributeCondition(Message):
+    """Conditions on one attribute, all of which must hold (core/filters.Condition): ``eq``
+    (strings case-insensitively, booleans only equal booleans), ``one_of``, ``none_of``
+    (an item without the attribute passes), and the number bounds ``gt``/``gte``/``lt``/
+    ``lte``. At least one is required; unset ones are left out on the wire."""
+
+    eq: AttributeValue | None = None
+    one_of: AttributeValues | None = None
+    none_of: AttributeValues | None = None
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> AttributeCondition:
+        if all(getattr(self, op) is None for op in type(self).model_fields):
+            raise ValueError("needs one of eq, one_of, none_of, gt, gte, lt, lte")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _set_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+
+FilterAttributes = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=100)], AttributeCondition],
+    Field(max_length=20),
+]
+_V1_FILTERS = ("categories", "exclude_ids")
+
+
 class Filters(Message):
+    """Hard filters. v1 had ``categories`` (any of them) and ``exclude_ids``; the others
+    are optional and left out on the wire when unset, so a v1 reader sees v1 filters."""
+
     categories: FilterCategories = ()
     exclude_ids: ExcludeIds = ()
+    category_groups: CategoryGroups = ()  # one category of each group (all groups hold)
+    exclude_categories: FilterCategories = ()
+    attributes: FilterAttributes = Field(default_factory=dict)
+    published_after: InputTime | None = None  # an item's published_at ≥ this (Unix s)
+    published_before: InputTime | None = None  # an item's published_at < this (Unix s)
+
+    @model_serializer(mode="wrap")
+    def _set_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if k in _V1_FILTERS or v}
 
 
 class ReplyTo(Message):
@@ -166,6 +220,7 @@ class Query(Message):
     sent_at: InputTime | None = None
     deadline_ms: Annotated[int, Field(ge=1, le=600_000)] | None = None
     reply_to: ReplyTo | None = None  # where the answer goes (default: keyed by user_id)
+    understand: bool | None = None  # False: the text is not parsed into filters (None: on)
 
 
 class Feedback(Message):
@@ -187,6 +242,7 @@ class Item(Message):
     categories: Categories = ()
     attributes: Attributes = Field(default_factory=dict)
     updated_at: InputTime | None = None
+    published_at: InputTime | None = None  # when it appeared (news, releases): recency
 
     @field_validator("title")
     @classmethod
@@ -224,6 +280,7 @@ class ItemVector(_WithArrays):
     attributes: Attributes = Field(default_factory=dict)
     model: Annotated[str, Field(min_length=1, max_length=256)]
     updated_at: Timestamp
+    published_at: Timestamp | None = None
 
     @field_validator("vector")
     @classmethod
@@ -304,6 +361,31 @@ class Recommendation(Message):
     worker: Name
     error: Annotated[str, _clip(2000)] | None = None
     explanation: Blend | None = None
+    understood: Understood | None = None  # what the query was read as, and the filters
+
+
+class UnderstoodFacet(Message):
+    """One thing a query was read as: ``label`` to show ("price ≤ 1000"), ``span`` (the
+    query's words it came from; empty when it came from the client's filters), ``field``
+    ("categories", "exclude_categories", "attributes.<name>", "published_at", "recency")."""
+
+    label: Annotated[str, _clip(200)]
+    span: Annotated[str, _clip(200)] = ""
+    field: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Understood(Message):
+    """How a query was read (absent when it had neither parsed parts nor filters):
+    ``text``, the part that was encoded; ``filters``, the hard filters applied (the
+    client's, winning, merged with the parsed ones); ``facets``, the parsed parts to show;
+    ``recency``, whether recent items were preferred; ``matching``, how many catalog items
+    pass the filters (0 explains an empty answer)."""
+
+    text: Annotated[str, _clip(MAX_TEXT)] = ""
+    filters: Filters | None = None
+    facets: Facets = ()
+    recency: bool = False
+    matching: Count | None = None
 
 
 class DeadLetter(Message):

@@ -1,11 +1,14 @@
 """What a worker knows about each item beside its vector: title, categories, attributes,
-and the text the encoder reads."""
+its time (``published_at``), and the text the encoder reads. The catalog keeps them by
+column as well (core/facets.py) for filters and the query parser's vocabulary."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from streaming_rec.core.facets import Facets
 
 
 @dataclass(frozen=True)
@@ -14,6 +17,7 @@ class ItemMeta:
     title: str
     categories: tuple[str, ...] = ()
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    published_at: float | None = None  # Unix seconds, when the item carries a time
 
     def in_any(self, categories: frozenset[str]) -> bool:
         """True when the item has at least one of ``categories`` (lower-cased)."""
@@ -35,13 +39,25 @@ class Catalog:
 
     def __init__(self) -> None:
         self._items: dict[str, ItemMeta] = {}
+        self.facets = Facets()
 
     def put(self, meta: ItemMeta) -> None:
+        old = self._items.get(meta.item_id)
+        if old is not None:
+            self._forget(old)
         self._items[meta.item_id] = meta
+        self.facets.put(
+            meta.item_id, meta.title, meta.categories, meta.attributes, meta.published_at
+        )
 
     def remove(self, item_ids: Iterable[str]) -> None:
         for item_id in item_ids:
-            self._items.pop(item_id, None)
+            old = self._items.pop(item_id, None)
+            if old is not None:
+                self._forget(old)
+
+    def _forget(self, meta: ItemMeta) -> None:
+        self.facets.remove(meta.item_id, meta.title, meta.categories, meta.attributes)
 
     def get(self, item_id: str) -> ItemMeta | None:
         return self._items.get(item_id)

@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from random import Random
 
 import numpy as np
 
+from streaming_rec.core import retrieve
 from streaming_rec.core.catalog import Catalog, ItemMeta
 from streaming_rec.core.embedder import Embedder, encode_items
+from streaming_rec.core.filters import ItemFilter
 from streaming_rec.core.index import Hit, VectorIndex
 from streaming_rec.core.learner import BlendLearner, Impression, Impressions
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.ranker import Pool, RankingWeights, Strategy, explore, fuse, rerank
 from streaming_rec.core.signals import COLUMN
 from streaming_rec.core.signals import NAMES as PARTS
+from streaming_rec.core.understand.parse import Understander, Understood
 from streaming_rec.core.user_state import UpdateRule, UserState, unit
 
 
@@ -42,6 +45,10 @@ class Request:
     # the text already encoded elsewhere (an embed-only worker), and the time that took
     vector: np.ndarray | None = None
     embed_ms: float = 0.0
+    # the client's other hard filters (attributes, time window, excluded categories): they
+    # win over what the parser reads; understand=False turns the parser off
+    filter: ItemFilter = field(default_factory=ItemFilter)
+    understand: bool = True
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,8 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)  # the blend this answer used
     learned_pairs: int = 0  # impression pairs the blend has learned from so far
+    understood: Understood | None = None  # the parse and the filter applied (None: neither)
+    matching: int | None = None  # catalog items passing the filter (None: no filter)
 
 
 class Recommender:
@@ -82,6 +91,9 @@ class Recommender:
         learn_rate: float = 0.0,
         explore_share: float = 0.0,
         impressions_kept: int = 100_000,
+        understand: bool = True,
+        exact_scan_max: int = retrieve.EXACT_SCAN_MAX,
+        recency_weight: float = 0.3,
     ) -> None:
         if index.dim != embedder.dim + factor_dim:
             raise ValueError(
@@ -98,6 +110,9 @@ class Recommender:
         self.learner = BlendLearner(weights, learn_rate)
         self.explore_share = explore_share
         self.impressions = Impressions(impressions_kept)
+        self.understander = Understander() if understand else None
+        self.exact_scan_max = exact_scan_max
+        self.recency_weight = recency_weight
 
     # --- what the edge may ask ---------------------------------------------------------------
     @property
@@ -215,27 +230,46 @@ class Recommender:
         """Answers in request order. Texts are encoded in one batch, except those that
         come with their ``vector`` (encoded by an embed-only worker)."""
         started = time.perf_counter()
-        texts = [r.text for r in requests if r.vector is None and r.text.strip()]
+        parsed = [self.understand(r) for r in requests]
+        texts = [u.text for r, u in zip(requests, parsed, strict=True) if r.vector is None]
+        texts = [t for t in texts if t.strip()]
         encoded = iter(self.embedder.encode(texts)) if texts else iter(())
         embed_ms = (time.perf_counter() - started) * 1000.0
         weights = self.weights  # one blend for the whole batch
         answers = []
-        for request in requests:
+        for request, understood in zip(requests, parsed, strict=True):
             query: np.ndarray | None
             if request.vector is not None:
                 query, ms = request.vector, request.embed_ms
             else:
-                query = next(encoded) if request.text.strip() else None
+                query = next(encoded) if understood.text.strip() else None
                 ms = embed_ms
-            answers.append(self._answer(request, query, ms, weights))
+            answers.append(self._answer(request, query, ms, weights, understood))
         return answers
+
+    def understand(self, request: Request) -> Understood:
+        """The request's parse (core/understand) merged with its explicit filters, which
+        win; the text as sent and the client's filters alone when parsing is off."""
+        client = request.filter
+        if request.categories:
+            client = replace(client, categories=(request.categories, *client.categories))
+        if self.understander is None or not request.understand or not request.text.strip():
+            return Understood(request.text, client)
+        vocab = self.catalog.facets.vocabulary()
+        parsed = self.understander.understand(request.text, vocab, time.time())
+        return replace(parsed, filter=parsed.filter.overridden_by(client))
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """The query vectors of ``texts`` (for an embed-only worker)."""
         return self.embedder.encode(texts)
 
     def _answer(
-        self, request: Request, query: np.ndarray | None, embed_ms: float, weights: RankingWeights
+        self,
+        request: Request,
+        query: np.ndarray | None,
+        embed_ms: float,
+        weights: RankingWeights,
+        understood: Understood | None = None,
     ) -> Answer:
         user = request.user
         taste = self.update_rule.taste(user, self.item_parts) if user is not None else None
@@ -243,7 +277,8 @@ class Recommender:
         taste_f = unit(taste[self.content_dim :]) if taste is not None and self.factor_dim else None
         vector, strategy = fuse(query, taste_c, taste_f, weights, self.content_dim, self.factor_dim)
         t0 = time.perf_counter()
-        ranked, pool, t1 = self._rank(request, vector, weights)
+        understood = understood or Understood(request.text)
+        ranked, pool, t1, matching = self._rank(request, vector, weights, understood)
         # seeded by the request: a replayed request shows the same slots
         slots = explore(ranked, pool, self.explore_share, Random(request.request_id))
         if self.learner.rate > 0:
@@ -278,21 +313,41 @@ class Recommender:
             },
             weights={p: round(getattr(weights, p), 4) for p in PARTS},
             learned_pairs=self.learner.updates,
+            understood=understood if understood.facets or understood.filter else None,
+            matching=matching,
         )
 
     def _rank(
-        self, request: Request, vector: np.ndarray | None, weights: RankingWeights
-    ) -> tuple[list[tuple[str, float]], Pool, float]:
-        """The top (item_id, score) pairs for ``request``, the exploration pool, and the
-        perf_counter time at which retrieval ended (ranking follows it): popular-now when
-        there is nothing to search with, else the index's candidates reranked."""
-        allow = self._allow(request)
+        self,
+        request: Request,
+        vector: np.ndarray | None,
+        weights: RankingWeights,
+        understood: Understood,
+    ) -> tuple[list[tuple[str, float]], Pool, float, int | None]:
+        """The top (item_id, score) pairs for ``request``, the exploration pool, the
+        perf_counter time at which retrieval ended (ranking follows it) and how many items
+        pass the filter (None: no filter): popular-now (or the newest, for a recency intent)
+        when there is nothing to search with, else the filtered candidates
+        (core/retrieve.py) reranked, with the recency prior when the query asks for it."""
+        facets = self.catalog.facets
+        seen = request.user.seen() if request.user is not None else frozenset()
+        mask, matching = retrieve.filtered_mask(facets, understood.filter)
+        excluded = request.exclude | seen | understood.filter.exclude_ids
+        allow = retrieve.allow_function(facets, mask, excluded, self.catalog.__contains__)
+        if vector is None and understood.recency:
+            ranked = retrieve.newest(facets, mask, allow, request.k)
+            return ranked, (), time.perf_counter(), matching
         if vector is None:
             ranked = self.popularity.top(request.k, allow)
             if len(ranked) < request.k:
                 ranked += self._fill(request.k - len(ranked), allow, {i for i, _ in ranked})
-            return ranked, (), time.perf_counter()
-        hits = self.index.search(vector, max(weights.candidates, request.k), allow)
+            return ranked, (), time.perf_counter(), matching
+        n = max(weights.candidates, request.k)
+        hits = retrieve.search(
+            self.index, facets, vector, n, mask, matching, allow, self.exact_scan_max
+        )
+        if understood.recency:
+            hits = retrieve.recency_boost(hits, facets, self.recency_weight, time.time())
         searched = time.perf_counter()
         ids = [h.item_id for h in hits]
         vectors = self.index.vectors(ids) if weights.mmr_lambda < 1.0 and ids else None
@@ -300,7 +355,7 @@ class Recommender:
             [(h.item_id, h.score) for h in hits], vectors, self.popularity.prior, weights, request.k
         )
         shown = {i for i, _ in ranked}
-        return ranked, partial(self._uncertain, hits, shown), searched
+        return ranked, partial(self._uncertain, hits, shown), searched, matching
 
     def _uncertain(self, hits: Sequence[Hit], shown: set[str]) -> list[tuple[str, float]]:
         """Exploration candidates: the retrieved items not shown, the less engaged half
@@ -335,22 +390,6 @@ class Recommender:
         if taste_f is not None and self.factor_dim:
             parts[rows, COLUMN["beta"]] = factors @ taste_f
         return parts
-
-    def _allow(self, request: Request) -> Callable[[str], bool]:
-        seen = request.user.seen() if request.user is not None else frozenset()
-        excluded = request.exclude | seen
-        categories = request.categories
-        catalog = self.catalog
-
-        def allow(item_id: str) -> bool:
-            if item_id in excluded:
-                return False
-            if not categories:
-                return item_id in catalog
-            meta = catalog.get(item_id)
-            return meta is not None and meta.in_any(categories)
-
-        return allow
 
     def _fill(
         self, n: int, allow: Callable[[str], bool], taken: set[str]

@@ -54,7 +54,15 @@ def save_items(
         for item_id in catalog.ids():
             meta = catalog.get(item_id)
             assert meta is not None
-            rows.append([meta.item_id, meta.title, list(meta.categories), dict(meta.attributes)])
+            rows.append(
+                [
+                    meta.item_id,
+                    meta.title,
+                    list(meta.categories),
+                    dict(meta.attributes),
+                    meta.published_at,
+                ]
+            )
         (tmp / _CATALOG).write_bytes(orjson.dumps(rows))
         manifest = {
             "format": FORMAT,
@@ -92,8 +100,12 @@ def load_items(
         if sha256_file(path / _CATALOG) != manifest["sha256"][_CATALOG]:
             raise SnapshotError(f"{path}: checksum mismatch in {_CATALOG}")
         catalog = Catalog()
-        for item_id, title, categories, attributes in orjson.loads((path / _CATALOG).read_bytes()):
-            catalog.put(ItemMeta(str(item_id), str(title), tuple(categories), attributes))
+        for row in orjson.loads((path / _CATALOG).read_bytes()):
+            item_id, title, categories, attributes = row[:4]
+            published = row[4] if len(row) > 4 else None  # rows of older snapshots have 4
+            catalog.put(
+                ItemMeta(str(item_id), str(title), tuple(categories), attributes, published)
+            )
         index = HnswIndex.load(
             path / _INDEX, dim=fingerprint.get("dim"), ef_search=ef_search, threads=threads
         )

@@ -14,6 +14,7 @@ from streaming_rec.core.offsets import PartitionOffset
 from streaming_rec.core.service import Answer, Request
 from streaming_rec.core.user_state import Event, UserState
 from streaming_rec.errors import BadMessage
+from streaming_rec.flows.understood import filter_from_wire, understood_to_wire
 from streaming_rec.schemas import (
     Blend,
     DeadLetter,
@@ -28,7 +29,13 @@ from streaming_rec.schemas import (
 
 
 def item_meta(item: Item | ItemVector) -> ItemMeta:
-    return ItemMeta(item.item_id, item.title, tuple(item.categories), dict(item.attributes))
+    return ItemMeta(
+        item.item_id,
+        item.title,
+        tuple(item.categories),
+        dict(item.attributes),
+        item.published_at,
+    )
 
 
 def item_to_vector_message(item: Item, vector: np.ndarray, model: str) -> ItemVector:
@@ -41,6 +48,7 @@ def item_to_vector_message(item: Item, vector: np.ndarray, model: str) -> ItemVe
         attributes=dict(item.attributes),
         model=model,
         updated_at=item.updated_at if item.updated_at is not None else time.time(),
+        published_at=item.published_at,
     )
 
 
@@ -57,6 +65,8 @@ def query_to_request(
         exclude=frozenset(filters.exclude_ids) if filters else frozenset(),
         user=user,
         queued_ms=max(0.0, (received_at - sent_at) * 1000.0),
+        filter=filter_from_wire(filters),
+        understand=query.understand is not False,
     )
 
 
@@ -102,6 +112,7 @@ def answer_to_recommendation(
         produced_at=produced_at,
         worker=worker,
         explanation=_explanation(answer, explore_share),
+        understood=understood_to_wire(answer),
     )
 
 

@@ -1,0 +1,108 @@
+"""Retrieval under hard filters: the filtered HNSW search or an exact scan of the matches.
+
+A filter is evaluated over the whole catalog first (core/facets.Facets.mask, numpy), which
+also counts the matching items. Then:
+
+- no match: nothing is searched (the reply says why: its ``understood.matching`` is 0);
+- at most ``exact_max`` matches (default 2000, SREC_EXACT_SCAN_MAX): an exact scan — the
+  vectors of the matching items times the query, top n. It returns every match that fits,
+  so a selective filter still fills k, and costs ~0.3 µs per match (0.6 ms at 2000);
+- more: the HNSW search with the filter inside it (hnswlib's filter callback: a node that
+  fails it is still walked through but never returned), asking for n candidates.
+
+Why there: a filtered HNSW search has to walk past the nodes that fail the filter, about
+n / selectivity of them, so its cost grows as the filter gets more selective, while the
+exact scan costs what the matches cost. bench/understand.py measures both on a 100k-item
+index (docs/understand.md has the table): below ~2-5k matches the scan is faster and
+exact; above, HNSW is faster and its filtered recall is high. 2000 keeps the scan under
+~1 ms on one core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from streaming_rec.core.facets import Facets, Mask
+from streaming_rec.core.filters import ItemFilter
+from streaming_rec.core.index import Hit, VectorIndex
+
+EXACT_SCAN_MAX = 2000
+
+
+def allow_function(
+    facets: Facets, mask: Mask | None, excluded: frozenset[str], known: Callable[[str], bool]
+) -> Callable[[str], bool]:
+    """item_id → allowed: not excluded and, with a mask, set in it (else ``known``)."""
+    if mask is None:
+        return lambda item_id: item_id not in excluded and known(item_id)
+    in_mask = facets.allows(mask)
+    return lambda item_id: item_id not in excluded and in_mask(item_id)
+
+
+def filtered_mask(facets: Facets, flt: ItemFilter) -> tuple[Mask | None, int | None]:
+    """(rows passing ``flt``, how many) — (None, None) for a filter that restricts nothing."""
+    if not flt:
+        return None, None
+    mask = facets.mask(flt)
+    return mask, int(np.count_nonzero(mask))
+
+
+def search(
+    index: VectorIndex,
+    facets: Facets,
+    vector: np.ndarray,
+    n: int,
+    mask: Mask | None,
+    matching: int | None,
+    allow: Callable[[str], bool],
+    exact_max: int = EXACT_SCAN_MAX,
+) -> list[Hit]:
+    """Up to ``n`` best allowed items for ``vector``: exact over the matches when they are
+    few (``matching`` ≤ ``exact_max``), else the index's filtered search."""
+    if matching == 0:
+        return []
+    if mask is None or matching is None or matching > exact_max:
+        return index.search(vector, n, allow)
+    ids = [i for i in facets.ids(mask) if allow(i) and i in index]
+    if not ids:
+        return []
+    scores = index.vectors(ids) @ np.asarray(vector, dtype=np.float32)
+    top = np.argsort(-scores, kind="stable")[:n]
+    return [Hit(ids[j], float(scores[j])) for j in top.tolist()]
+
+
+def newest(
+    facets: Facets, mask: Mask | None, allow: Callable[[str], bool], k: int
+) -> list[tuple[str, float]]:
+    """The ``k`` most recent allowed items with a time, newest first (score = their time)."""
+    rows = facets.mask(ItemFilter(published_after=float("-inf")))
+    if mask is not None:
+        rows &= mask
+    ids = facets.ids(rows)
+    times = facets.published_at(ids)
+    out: list[tuple[str, float]] = []
+    for j in np.argsort(-times, kind="stable").tolist():
+        if allow(ids[j]):
+            out.append((ids[j], float(times[j])))
+            if len(out) == k:
+                break
+    return out
+
+
+def recency_boost(hits: Sequence[Hit], facets: Facets, weight: float, now: float) -> list[Hit]:
+    """``hits`` with ``weight · 2^(-age / h)`` added to each score, age = now - published_at
+    (s, ≥ 0), h = the median age of the hits (≥ 1 h): the newest gain up to ``weight``,
+    a hit of median age half of it, an item without a time nothing. Re-sorted by score."""
+    if not hits or weight <= 0:
+        return list(hits)
+    times = facets.published_at([h.item_id for h in hits])
+    known = ~np.isnan(times)
+    if not known.any():
+        return list(hits)
+    age = np.maximum(now - times, 0.0)
+    half_life = max(float(np.median(age[known])), 3600.0)
+    boost = np.where(known, weight * np.exp2(-np.where(known, age, 0.0) / half_life), 0.0)
+    boosted = [Hit(h.item_id, h.score + float(b)) for h, b in zip(hits, boost, strict=True)]
+    return sorted(boosted, key=lambda h: -h.score)
