@@ -48,6 +48,7 @@ def batched(rec: Any, batch: int, seconds: float, min_batches: int = 3) -> dict[
     texts = queries(max(batch, 50), seed=batch)
     rec.recommend([request(t) for t in texts[:batch]])  # warm this shape
     done, batches, per_batch = 0, 0, []
+    cpu0 = time.process_time()
     started = time.perf_counter()
     while batches < min_batches or time.perf_counter() - started < seconds:
         reqs = [request(texts[(batches * batch + i) % len(texts)]) for i in range(batch)]
@@ -57,8 +58,10 @@ def batched(rec: Any, batch: int, seconds: float, min_batches: int = 3) -> dict[
         done += batch
         batches += 1
     elapsed = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu0
     return {
         "batch": batch,
+        "cpu_ms_per_query": round(1000.0 * cpu_s / done, 3),
         "queries": done,
         "seconds": round(elapsed, 3),
         "qps": round(done / elapsed, 1),

@@ -92,6 +92,51 @@ def rows(docs: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                     why + note,
                 )
             )
+    # the speed issue's throughput aims: offered rate under p99 100 ms, CPU per answer
+    if load:
+        lo = load["results"]
+        under = lo.get("max_offered_qps_under_bound")
+        bound = lo.get("p99_bound_ms", 100.0)
+        closed = lo.get("closed_loop")
+        why = f"open loop, Poisson, 15 s a step; stop: {lo['stop_reason']}"
+        if closed:
+            why += (
+                f"; closed loop ({closed['askers']} askers): {closed['answers_per_s']:g} "
+                f"answers/s, p50 {closed['latency_ms']['p50']} ms"
+            )
+        out.append(
+            (
+                f"offered q/s with p99 ≤ {bound:g} ms",
+                "—" if under is None else f"{under:g}",
+                "≥ 200",
+                _met(under is not None and under >= 200),
+                why,
+            )
+        )
+    if floor and load:
+        steps = [st for st in load["results"]["steps"] if st.get("mean_batch")]
+        if steps:
+            top = max(steps, key=lambda st: st["achieved_qps"])
+            rows_f = floor["results"]["batched"]
+            near = min(rows_f, key=lambda r: abs(r["batch"] - top["mean_batch"]))
+            local = near.get("cpu_ms_per_query")
+            if local:
+                ratio = top["worker_cpu_ms_per_answer"] / local
+                why = (
+                    f"worker {top['worker_cpu_ms_per_answer']} ms CPU per answer at "
+                    f"{top['achieved_qps']:g} answers/s (mean batch {top['mean_batch']}) vs "
+                    f"in process {local} ms per query at batch {near['batch']}; the rest of "
+                    f"the machine at that step: {top['cpu_cores_busy']}"
+                )
+                out.append(
+                    (
+                        "worker CPU per answer ÷ in-process CPU per query",
+                        f"{ratio:.2f}",
+                        "≤ 1.3",
+                        _met(ratio <= 1.3),
+                        why,
+                    )
+                )
     # 3. p99 at half max load ÷ floor p50
     if floor and load:
         half = load["results"]["half_load"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import faust
 
@@ -31,7 +32,13 @@ from streaming_rec.edge.adapters import (
     ThreadCompute,
     feed,
 )
-from streaming_rec.edge.faust_base import add_pages, new_faust_app, raw_topics, worker_name
+from streaming_rec.edge.faust_base import (
+    AgentWatch,
+    add_pages,
+    new_faust_app,
+    raw_topics,
+    worker_name,
+)
 from streaming_rec.edge.replicated import ReplicatedState
 from streaming_rec.flows.answer import AnswerQueries
 from streaming_rec.flows.dedup import RecentRequests
@@ -125,27 +132,41 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
     query_topic = topics["embedded-queries" if settings.role == "rank" else "queries"]
     within_s = settings.max_wait_ms / 1000.0
 
+    watch = AgentWatch(app)
+
     @app.agent(topics["items"])
     async def embed_items(stream: faust.StreamT[bytes]) -> None:
-        await feed(stream, flows.items.handle, settings.item_batch, settings.item_wait_ms / 1e3)
+        async with watch.running("embed_items"):
+            await feed(stream, flows.items.handle, settings.item_batch, settings.item_wait_ms / 1e3)
 
     @app.agent(query_topic)
     async def answer_queries(stream: faust.StreamT[bytes]) -> None:
         await replicated.ready()
-        await feed(stream, flows.answer.handle, settings.max_batch, within_s)
+        async with watch.running("answer_queries"):
+            await feed(stream, flows.answer.handle, settings.max_batch, within_s)
 
     @app.agent(topics["feedback"])
     async def apply_feedback(stream: faust.StreamT[bytes]) -> None:
         """One event at a time (the default), or micro-batches of SREC_FEEDBACK_BATCH."""
         await replicated.ready()
-        await feed(stream, flows.feedback.handle, settings.feedback_batch, within_s)
+        async with watch.running("apply_feedback"):
+            await feed(stream, flows.feedback.handle, settings.feedback_batch, within_s)
 
     @app.agent(topics["feedback-retry"])
     async def retry_feedback(stream: faust.StreamT[bytes]) -> None:
         await replicated.ready()
-        await feed(stream, flows.held.handle)
+        async with watch.running("retry_feedback"):
+            await feed(stream, flows.held.handle)
 
-    add_pages(app, lambda: replicated.health(flows.worker))
+    def health() -> dict[str, Any]:
+        body = replicated.health(flows.worker)
+        down = watch.down()
+        body.update(agents_down=down, agent_crashes=watch.crashes)
+        if down:
+            body["ready"] = False  # an agent is down: not ready until Faust restarts it
+        return body
+
+    add_pages(app, health)
     return app
 
 

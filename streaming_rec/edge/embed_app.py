@@ -12,13 +12,21 @@ their own (the EmbedQueries flow), so the event loop goes on fetching and sendin
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
 
 from streaming_rec.config import Settings
 from streaming_rec.core.embedder import Embedder
 from streaming_rec.edge import poison
 from streaming_rec.edge.adapters import FaustSink, PrometheusMeter, ThreadCompute, feed
-from streaming_rec.edge.faust_base import add_pages, new_faust_app, raw_topics, worker_name
+from streaming_rec.edge.faust_base import (
+    AgentWatch,
+    add_pages,
+    new_faust_app,
+    raw_topics,
+    worker_name,
+)
 from streaming_rec.flows.embed import EmbedQueries
 from streaming_rec.flows.policy import DeadLetterPolicy
 from streaming_rec.topics import TopicCatalog
@@ -41,11 +49,23 @@ def build_embed_app(settings: Settings, embedder: Embedder, catalog: TopicCatalo
         worker=worker,
     )
 
+    watch = AgentWatch(app)
+
     @app.agent(topics["queries"])
     async def embed_queries(stream: faust.StreamT[bytes]) -> None:
-        await feed(stream, flow.handle, settings.max_batch, settings.max_wait_ms / 1000.0)
+        async with watch.running("embed_queries"):
+            await feed(stream, flow.handle, settings.max_batch, settings.max_wait_ms / 1000.0)
 
-    add_pages(
-        app, lambda: {"ready": True, "role": "embed", "worker": worker, "model": embedder.name}
-    )
+    def health() -> dict[str, Any]:
+        down = watch.down()
+        return {
+            "ready": not down,
+            "role": "embed",
+            "worker": worker,
+            "model": embedder.name,
+            "agents_down": down,
+            "agent_crashes": watch.crashes,
+        }
+
+    add_pages(app, health)
     return app

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import faust
@@ -15,6 +17,7 @@ from streaming_rec.edge import faust_fixes, metrics
 from streaming_rec.edge.monitor import StreamMonitor, monitor_of
 from streaming_rec.topics import TopicCatalog
 
+log = logging.getLogger(__name__)
 RAW: dict[str, Any] = {
     "key_type": bytes,
     "value_type": bytes,
@@ -68,6 +71,39 @@ def raw_topics(
 def worker_name(settings: Settings) -> str:
     """The worker's name in replies, dead letters and logs (default host:pid)."""
     return settings.worker_name or f"{socket.gethostname()}:{os.getpid()}"
+
+
+class AgentWatch:
+    """Counts agent crashes and tells whether each agent of the app has a live actor: a
+    worker whose agent is down is not ready. Each agent body runs inside ``running(name)``
+    (Faust's own ``on_error`` hook is taken by the app)."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self.crashes = 0
+        self.last: str | None = None
+
+    @contextlib.asynccontextmanager
+    async def running(self, name: str) -> AsyncIterator[None]:
+        """Log and count an exception that ends the agent ``name``, then let it propagate
+        (Faust's supervisor starts the agent again)."""
+        try:
+            yield
+        except Exception as exc:
+            self.crashes += 1
+            self.last = f"{name}: {type(exc).__name__}: {exc}"[:500]
+            metrics.AGENT_CRASHES.labels(name).inc()
+            log.error("agent %s crashed; Faust starts it again", name, exc_info=exc)
+            raise
+
+    def down(self) -> list[str]:
+        """Names of the agents that have started and have no live actor now."""
+        out = []
+        for agent in self.app.agents.values():
+            actors = list(getattr(agent, "_actors", ()))
+            if actors and all(getattr(a, "crashed", False) for a in actors):
+                out.append(agent.name)
+        return out
 
 
 def add_pages(app: faust.App, health: Callable[[], dict[str, Any]]) -> None:

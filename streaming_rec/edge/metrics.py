@@ -177,6 +177,13 @@ EVENT_LOOP_LAG = Gauge(
 )
 
 # --- the trainer ----------------------------------------------------------------------------
+AGENT_CRASHES = Counter(
+    "agent_crashes_total",
+    "Agent actors that ended with an exception (Faust's supervisor starts them again).",
+    ["agent"],
+    namespace=_NS,
+    registry=REGISTRY,
+)
 TRAINER_REFRESHES = Counter(
     "trainer_refreshes",
     "Refreshes of the item factors (a fit and a publish).",
