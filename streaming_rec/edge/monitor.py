@@ -51,6 +51,7 @@ class LagTracker:
     stall_s: float
     progress: dict[tuple[str, int], _Progress] = field(default_factory=dict)
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
+    was_ready: bool = False
 
     def update(
         self,
@@ -61,7 +62,10 @@ class LagTracker:
     ) -> None:
         """One sample: ``ends`` (next offset to be written) and ``committed`` (next offset
         the group will read) of the assigned partitions; ``now`` in monotonic seconds.
-        Until ``ready`` every partition counts as progressing (a loading worker waits)."""
+        Until ``ready`` every partition counts as progressing (a loading worker waits);
+        the stall clock starts at the first sample that is ready."""
+        starting = ready and not self.was_ready
+        self.was_ready = ready
         self.lag = {tp: max(0, end - committed.get(tp, end)) for tp, end in ends.items()}
         for tp in list(self.progress):
             if tp not in ends:
@@ -69,7 +73,7 @@ class LagTracker:
         for tp, end in ends.items():
             at = committed.get(tp, end)
             seen = self.progress.get(tp)
-            if seen is None or seen.committed != at or not ready or at >= end:
+            if seen is None or seen.committed != at or not ready or starting or at >= end:
                 self.progress[tp] = _Progress(at, now)
 
     def stalled(self, now: float) -> list[str]:
