@@ -12,7 +12,8 @@ The vocabulary (categories and their display names, attribute names by kind, the
 small string attributes, the value range of numeric ones, whether items carry times)
 changes ``version`` when a term appears or disappears, so that the parser rebuilds its
 matcher only then. ``title_pairs`` counts adjacent title words where one word names a
-category the item does not have ("star wars" of a film that is not a War film): the parser
+category the item does not have ("star wars" of a film that is not a War film: the entry
+is ("star", "war", "war")): the parser
 leaves such a phrase to the text search instead of reading it as a category.
 
 Memory: 8 bytes per item per numeric attribute, 4 per string attribute, 1 per boolean one,
@@ -58,7 +59,7 @@ class Vocabulary:
     booleans: frozenset[str]
     strings: Mapping[str, Mapping[str, str]]  # small string attributes: folded → display
     has_times: bool
-    title_pairs: Mapping[tuple[str, str], int]
+    title_pairs: Mapping[tuple[str, str, str], int]  # (word, next word, the foreign one)
 
 
 class _Strings:
@@ -91,7 +92,7 @@ class Facets:
         self._strings: dict[str, _Strings] = {}
         self._published = np.full(self._cap, np.nan)
         self._published_count = 0
-        self._pairs: Counter[tuple[str, str]] = Counter()
+        self._pairs: Counter[tuple[str, str, str]] = Counter()
         self._category_words: set[str] = set(_CONCEPT_WORDS)
         self.version = 0
         self._vocabulary: Vocabulary | None = None
@@ -227,10 +228,12 @@ class Facets:
             own |= _CONCEPT_OF.get(key(c), frozenset())
         stems = [stem(w) for w, _, _ in words(normalize(title))]
         for pair in itertools.pairwise(stems):
-            if any(w in self._category_words and w not in own for w in pair):
-                self._pairs[pair] += sign
-                if self._pairs[pair] <= 0:
-                    del self._pairs[pair]
+            for word in pair:
+                if word in self._category_words and word not in own:
+                    entry = (*pair, word)
+                    self._pairs[entry] += sign
+                    if self._pairs[entry] <= 0:
+                        del self._pairs[entry]
 
     def _grow(self, needed: int) -> None:
         if needed <= self._cap:

@@ -107,14 +107,23 @@ class RecClient:
         exclude_ids: Iterable[str] = (),
         request_id: str | None = None,
         deadline_ms: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        understand: bool | None = None,
     ) -> str:
         """Publish a query; return its request_id. A listening client names its reply
         partition (``reply_to``) and waits for the answer from now on (collect it with
-        :meth:`wait`). Raises DecodeError naming a field the workers would refuse."""
+        :meth:`wait`). ``filters`` adds the query's other filters (attributes, exclude_
+        categories, published_after/before: topics/schemas/query.v1.json); ``understand``
+        False turns the parsing of the text off. Raises DecodeError naming a field the
+        workers would refuse."""
         request_id = request_id or uuid.uuid4().hex
         fields = query_fields(
             user_id, text, k, categories, exclude_ids, request_id, deadline_ms, self.reply_partition
         )
+        if filters:
+            fields["filters"] = {**fields.get("filters", {}), **filters}
+        if understand is not None:
+            fields["understand"] = understand
         query = _checked(codec.decode_query, fields)
         if self.reply_partition is not None:
             with self._arrived:

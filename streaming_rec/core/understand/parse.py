@@ -6,8 +6,8 @@
 - categories named in the text (the catalog's own names, their plurals, and the lexicon's
   English and Chinese forms of them) become category groups: names joined by "and"/"or"/
   "和"/"、" form one group (any of them), others are groups of their own (all of them);
-  a category word inside a title phrase of an item lacking that category ("star wars") is
-  left to the text search;
+  a one-word category inside a title phrase of an item lacking that category ("star wars")
+  is left to the text search;
 - negated ones ("not horror", "no horror", "不要恐怖片") become excluded categories;
 - amounts with a currency, a unit or a comparison ("under $1000", "at least 16GB",
   "500-800元", "5000元以下") become ranges on the attribute they name (price for a
@@ -327,7 +327,7 @@ class _Parse:
             target = self.m.en.get(tuple(stems[i : i + n]))
             if target is None:
                 continue
-            if target.kind == "category" and self.in_title(stems, i, i + n):
+            if target.kind == "category" and n == 1 and self.in_title(stems, i, i + n):
                 return n
             neg_start = self.negation_before(toks, i)
             start = toks[i][2] if neg_start is None else neg_start
@@ -337,8 +337,8 @@ class _Parse:
 
     def in_title(self, stems: list[str], i: int, j: int) -> bool:
         pairs = self.vocab.title_pairs
-        before = i > 0 and (stems[i - 1], stems[i]) in pairs
-        return before or (j < len(stems) and (stems[j - 1], stems[j]) in pairs)
+        before = i > 0 and (stems[i - 1], stems[i], stems[i]) in pairs
+        return before or (j < len(stems) and (stems[j - 1], stems[j], stems[j - 1]) in pairs)
 
     def negation_before(self, toks: list[tuple[str, str, int, int]], i: int) -> int | None:
         j = i - 1
