@@ -6,7 +6,8 @@ lag gauge, so it is not switched on. This sensor feeds ``streaming_rec.edge.metr
     every commit          → streaming_rec_commit_seconds (histogram)
     every rebalance       → streaming_rec_rebalances_total, streaming_rec_rebalance_seconds
     every SAMPLE_S        → streaming_rec_consumer_lag_records{topic,partition}
-                            (end offset − committed offset of each assigned partition),
+                            (end offset − committed offset of each assigned partition;
+                            tables' changelogs left out: read only in recovery),
                             streaming_rec_assigned_partitions{topic}
     every TICK_S          → streaming_rec_event_loop_lag_seconds (how late the tick ran)
 
@@ -156,7 +157,9 @@ class StreamMonitor(faust.Sensor):
     async def sample(self) -> None:
         """Read end and committed offsets of the assigned partitions; update the gauges."""
         consumer = self.app.consumer
-        assigned = sorted(consumer.assignment())
+        # a table's changelog is read only in recovery: its "lag" is the worker's own writes
+        changelogs = set(getattr(self.app.tables, "changelog_topics", ()))
+        assigned = sorted(tp for tp in consumer.assignment() if tp.topic not in changelogs)
         committed_by_tp = getattr(consumer, "_committed_offset", {})
         ends = dict(await consumer.highwaters(*assigned)) if assigned else {}
         unknown = [tp for tp in assigned if committed_by_tp.get(tp) is None]
