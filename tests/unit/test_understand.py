@@ -209,3 +209,11 @@ def test_the_vocabulary_follows_the_catalog() -> None:
     )
     catalog.remove(["b1"])
     assert not understander.understand("a blender", catalog.facets.vocabulary(), NOW).filter
+
+
+def test_chinese_numerals_are_read_only_as_amounts() -> None:
+    catalog = shop()
+    catalog.put(ItemMeta("r1", "Old laptop", ("Refurbished", "Laptops"), {"price": 100.0}))
+    u = read(catalog, "五千元以下的打折笔记本电脑，不要二手的")
+    assert Condition("price", "lte", 5000.0) in u.filter.attributes
+    assert u.filter.exclude_categories == {"refurbished"}  # "二手" is a word, not "2手"

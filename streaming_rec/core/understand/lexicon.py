@@ -54,6 +54,7 @@ CATEGORY_CONCEPTS: tuple[tuple[str, ...], ...] = (
     ("beauty", "cosmetic", "美妆", "化妆品"),
     ("grocery", "food", "食品"),
     ("game", "video game", "游戏"),
+    ("refurbished", "used", "second hand", "secondhand", "二手", "翻新"),
     # news
     ("technology", "tech", "科技"),
     ("sport", "体育", "运动"),

@@ -3,10 +3,11 @@ years and time windows, in English and Chinese.
 
 Number words are made digits first by two PyPI libraries: ``text2num`` (English, "one
 thousand five hundred" → 1500; a Rust extension, ~4 µs a query) and ``cn2an`` (Chinese,
-"一千五百" → 1500, "九十年代" → "90年代"; ~0.15 ms, so only when the text has a Chinese
-numeral). Then one regular expression per form finds the constraints. A bare number is
-never a constraint ("2001 a space odyssey", "Apollo 13"): it needs a comparison word, a
-currency, a unit, a decade suffix or a preposition before a year.
+"一千五百" → 1500, "九十年代" → "90年代"; only numerals before a currency, a unit, 年代 or a
+range/bound word, so "二手" stays a word; ~0.05 ms each). Then one regular expression per
+form finds the constraints. A bare number is never a constraint ("2001 a space odyssey",
+"Apollo 13"): it needs a comparison word, a currency, a unit, a decade suffix or a
+preposition before a year.
 """
 
 from __future__ import annotations
@@ -87,6 +88,12 @@ WINDOW_ZH = re.compile(
     r"|(?P<n2>\d+)(?P<u2>小时|天|日|周|星期|个月)(?:内|以内|之内)"
 )
 _CN_NUMERAL = re.compile(r"[零一二两三四五六七八九十百千万亿]")
+# a Chinese numeral that is an amount: before a currency, a unit, 年代, a range or a bound
+# word ("五百元", "九十年代", "一千到两千", "近三天"), so that "二手" or "一款" stay words
+_CN_NUMBER = re.compile(
+    r"[零一二两三四五六七八九十百千万亿点]+"
+    r"(?=元|块|美元|欧元|年|个月|月|天|日|周|星期|小时|分钟|寸|英寸|克|公斤|千克|毫安|瓦|星|到|至|以|之|~|-|gb|tb|%)"
+)
 _EN_NUMBER_WORD = re.compile(
     r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty"
     r"|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million)\b"
@@ -118,11 +125,18 @@ def digits(text: str) -> str:
     if _EN_NUMBER_WORD.search(text):
         text = alpha2digit(text, "en")
     if _CN_NUMERAL.search(text):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # cn2an warns about pieces it cannot read
-            with contextlib.suppress(Exception):  # its failures are its own: keep the text
-                text = cn2an.transform(text, "cn2an")
+        text = _CN_NUMBER.sub(_cn_digits, text)
     return text
+
+
+def _cn_digits(match: re.Match[str]) -> str:
+    """One Chinese numeral as digits ("一千五百" → "1500"); unchanged if cn2an cannot."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cn2an warns about pieces it cannot read
+        with contextlib.suppress(Exception):  # its failures are its own: keep the text
+            value = cn2an.cn2an(match.group(), "smart")
+            return str(int(value)) if float(value).is_integer() else str(value)
+    return match.group()
 
 
 def quantity(match: re.Match[str], g: str) -> Quantity:
