@@ -41,7 +41,16 @@ topics: install ## Create the topics of topics/topics.json (idempotent)
 run-workers: install data ## Broker (unless KAFKA_BOOTSTRAP_SERVERS is set), topics, demo catalog, WORKERS=n workers [EMBED_WORKERS=m]
 	WORKERS=$(WORKERS) EMBED_WORKERS=$(EMBED_WORKERS) deploy/run-workers.sh
 
-test: install data ## Every test tier; starts (and stops) its own broker on its own port
+browser: ## Debian's chromium + chromium-driver for the demo page's browser test (as root; else it skips)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "browser: not root or no apt-get: tests/integration/test_browser.py will skip"; \
+	else echo "browser: apt-get install chromium chromium-driver (about 160 MB, once)"; \
+	  timeout 600 sh -c 'apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	    (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1)' \
+	  || echo "browser: chromium could not be installed: the browser test will skip"; fi
+
+test: install data browser ## Every test tier; starts (and stops) its own broker on its own port
 	$(PY) -m pytest tests
 
 test-unit: install ## Unit and contract tests only (no broker, no model)
@@ -82,4 +91,4 @@ eval: install data ## Quality: MovieLens-1M streaming replay with baselines → 
 clean: ## Remove local state (broker data, worker state); keeps .venv
 	rm -rf var
 
-.PHONY: help install data kafka-up kafka-down topics run-workers test test-unit lint lint-deploy bench bench-gpu soak bench-workers eval clean
+.PHONY: help install data browser kafka-up kafka-down topics run-workers test test-unit lint lint-deploy bench bench-gpu soak bench-workers eval clean

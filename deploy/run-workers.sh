@@ -53,6 +53,9 @@ TRAINER_PORT=${SREC_TRAINER_WEB_PORT:-6099}
 SREC_TRAINER_WEB_PORT=$TRAINER_PORT SREC_DATA_DIR=var/trainer \
   $PY -m streaming_rec trainer >var/log/trainer.log 2>&1 &
 pids+=("$!") names+=(trainer) logs+=(var/log/trainer.log)
+GATEWAY_PORT=${SREC_GATEWAY_PORT:-8000}  # the HTTP API and the demo page (streaming-rec gateway)
+SREC_GATEWAY_PORT=$GATEWAY_PORT $PY -m streaming_rec gateway >var/log/gateway.log 2>&1 &
+pids+=("$!") names+=(gateway) logs+=(var/log/gateway.log)
 trap 'kill -TERM "${pids[@]}" 2>/dev/null || true; wait' INT TERM EXIT
 
 # which process has exited (its index in pids), or nothing while all are running
@@ -77,9 +80,9 @@ died() {
   exit 1
 }
 
-echo "starting $WORKERS worker(s) (role $ROLE), $EMBED_WORKERS embed worker(s) and the trainer; logs in var/log/"
+echo "starting $WORKERS worker(s) (role $ROLE), $EMBED_WORKERS embed worker(s), the trainer and the gateway; logs in var/log/"
 # wait-ready in the background, checking every second that no process has died meanwhile
-$PY -m streaming_rec wait-ready "${ports[@]}" --port "$TRAINER_PORT" --timeout 600 &
+$PY -m streaming_rec wait-ready "${ports[@]}" --port "$TRAINER_PORT" --port "$GATEWAY_PORT" --timeout 600 &
 waiter=$!
 while kill -0 "$waiter" 2>/dev/null; do
   dead=$(first_dead)
@@ -94,6 +97,7 @@ echo
 echo "ready: $WORKERS worker(s) on ${SREC_BOOTSTRAP_SERVERS:-$KAFKA_BOOTSTRAP_SERVERS}, health on http://127.0.0.1:$BASE_PORT/health"
 echo "ask from another shell:"
 echo "  SREC_BOOTSTRAP_SERVERS=$SREC_BOOTSTRAP_SERVERS .venv/bin/streaming-rec ask 'a funny animated film for children' -u alice"
+echo "demo page: http://127.0.0.1:$GATEWAY_PORT/   HTTP API: http://127.0.0.1:$GATEWAY_PORT/docs"
 echo
 while true; do
   dead=$(first_dead)

@@ -87,8 +87,7 @@ class AsyncRecClient:
                 **consumer_config(settings), group_id=None, enable_auto_commit=False
             )
             await self._consumer.start()
-            await self._consumer.topics()  # the metadata of every topic, ours included
-            partitions = len(self._consumer.partitions_for_topic(topic) or ())
+            partitions = len(await self._producer.partitions_for(topic))  # waits for metadata
             self.reply_partition = choose_partition(self.instance_id, partitions, self._configured)
             tp = TopicPartition(topic, self.reply_partition)
             self._consumer.assign([tp])

@@ -45,13 +45,13 @@ def browser() -> Iterator[Any]:
 
 
 def items(driver: Any, list_id: str) -> list[tuple[str, bool]]:
-    """(item_id, explored) of the items the page shows in list ``list_id``."""
-    from selenium.webdriver.common.by import By
-
-    return [
-        (li.get_attribute("data-item-id"), li.get_attribute("data-explored") == "true")
-        for li in driver.find_elements(By.CSS_SELECTOR, f"#{list_id} li[data-item-id]")
-    ]
+    """(item_id, explored) of the items the page shows in list ``list_id``, read in one go
+    (the feed re-renders while the test reads it)."""
+    script = (
+        f"return [...document.querySelectorAll('#{list_id} li[data-item-id]')]"
+        ".map(li => [li.dataset.itemId, li.dataset.explored === 'true'])"
+    )
+    return [(item_id, explored) for item_id, explored in driver.execute_script(script)]
 
 
 def share(shown: list[tuple[str, bool]], genre: str, by_id: dict[str, Movie]) -> float:
@@ -62,8 +62,8 @@ def share(shown: list[tuple[str, bool]], genre: str, by_id: dict[str, Movie]) ->
 
 def test_search_click_and_watch_the_feed_move(
     browser: Any,
-    gateway: Gateway,
-    movies: list[Movie],  # noqa: F811
+    gateway: Gateway,  # noqa: F811 - the fixture imported above
+    movies: list[Movie],
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys

@@ -154,8 +154,8 @@ def test_a_forgotten_user_is_a_cold_start_user_again(
                 timeout=60,
             )
         cold = gateway.feed_until(user, lambda r: r.user_events == 0)
+        # their clicks stay in popular-now as anonymous per-item counts (docs/gateway.md)
         assert (cold.strategy, cold.user_events) == ("popular", 0), forget
-        assert set(horror) & {i.item_id for i in cold.items} == set()  # nothing of them shows
 
 
 def test_items_put_and_deleted_over_http(gateway: Gateway) -> None:
