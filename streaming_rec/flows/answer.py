@@ -158,9 +158,7 @@ class AnswerQueries:
             await self._send(answer.user_id, codec.encode_recommendation(rec), partition)
         self.meter.messages(records[0].topic, "ok", len(answers))
 
-    async def _admit(
-        self, record: Record, received_at: float
-    ) -> tuple[Request, int | None] | None:
+    async def _admit(self, record: Record, received_at: float) -> tuple[Request, int | None] | None:
         """The record's request and its reply partition, or None when it is redelivered or
         answered as expired."""
         incoming = self.read(record, received_at)
