@@ -35,8 +35,12 @@ def test_movielens_attribute_queries_are_hard_constraints(
     known = queries.known_item_queries(movies, 60, seed=5)
     scores = {}
     for mode in (False, True):
-        answers = {
-            q.qid: ranked(client.ask(f"u-und-{mode}-{q.qid}", q.text, understand=mode))
+        answers = {  # one request id per query in both modes: the same exploration slots
+            q.qid: ranked(
+                client.ask(
+                    f"u-und-{mode}-{q.qid}", q.text, understand=mode, request_id=f"und-{q.qid}"
+                )
+            )
             for q in [*attribute, *known]
         }
         scores[mode] = (
@@ -44,7 +48,7 @@ def test_movielens_attribute_queries_are_hard_constraints(
             queries.score_known_item(known, answers)["all"],
         )
     (attr_off, known_off), (attr_on, known_on) = scores[False], scores[True]
-    # in-process on all 50/200 queries of ML-1M: genre 0.688 → 1.0, decade 0.628 → 1.0
+    # in-process, all 50/200 queries of ML-1M: genre 0.690 → 1.000, decade 0.638 → 1.000
     assert attr_on["genre_precision@10"] >= 0.95, (attr_off, attr_on)
     assert attr_on["decade_precision@10"] >= 0.95, (attr_off, attr_on)
     assert attr_on["genre_precision@10"] > attr_off["genre_precision@10"]
@@ -121,12 +125,14 @@ def test_a_generated_shop_in_english_and_chinese(
     results = {}
     for mode in (False, True):
         answers = {
-            q.qid: ranked(client.ask(f"shop-{mode}-{q.qid}", q.text, understand=mode))
+            q.qid: ranked(
+                client.ask(f"shop-{mode}-{q.qid}", q.text, understand=mode, request_id=q.qid)
+            )
             for q in asked
         }
         results[mode] = shop.score(asked, answers, by_id)
     off, on = results[False], results[True]
-    # in-process, same catalog and queries: precision 0.374 → 0.996, fill 1.0
+    # in-process, same catalog and queries: precision 0.374 → 1.000, fill 1.0
     assert on["all"]["constraint_precision@10"] >= 0.98, on
     assert on["all"]["fill"] >= 0.99, on
     for lang in ("en", "zh"):  # the semantic part is not hurt by parsing
