@@ -44,4 +44,3 @@ def test_an_idle_agent_takes_a_record_at_once_and_a_busy_one_batches_what_arrive
     assert [v for batch in batches for v in batch] == [b"a", b"b", b"c", b"d", b"e", b"f"]
     assert all(len(batch) <= 3 for batch in batches)
     assert len(batches) == 3  # b..f arrived while "a" was handled: batches of 3 and 2
-
