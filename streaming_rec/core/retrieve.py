@@ -91,18 +91,20 @@ def newest(
     return out
 
 
-def recency_boost(hits: Sequence[Hit], facets: Facets, weight: float, now: float) -> list[Hit]:
-    """``hits`` with ``weight · 2^(-age / h)`` added to each score, age = now - published_at
-    (s, ≥ 0), h = the median age of the hits (≥ 1 h): the newest gain up to ``weight``,
-    a hit of median age half of it, an item without a time nothing. Re-sorted by score."""
+def recency_boost(hits: Sequence[Hit], facets: Facets, weight: float) -> list[Hit]:
+    """``hits`` with ``weight · 2^(-age / h)`` added to each score, where age is how much
+    older than the newest hit an item is (s) and h the median of those ages (≥ 1 h): the
+    newest gains ``weight``, a hit of median age half of it, an item without a time
+    nothing. Ages count from the newest hit, not from now, so that a catalog whose newest
+    item is a month old still ranks its newest first. Re-sorted by score."""
     if not hits or weight <= 0:
         return list(hits)
     times = facets.published_at([h.item_id for h in hits])
     known = ~np.isnan(times)
     if not known.any():
         return list(hits)
-    age = np.maximum(now - times, 0.0)
+    age = np.where(known, float(np.nanmax(times)) - np.where(known, times, 0.0), 0.0)
     half_life = max(float(np.median(age[known])), 3600.0)
-    boost = np.where(known, weight * np.exp2(-np.where(known, age, 0.0) / half_life), 0.0)
+    boost = np.where(known, weight * np.exp2(-age / half_life), 0.0)
     boosted = [Hit(h.item_id, h.score + float(b)) for h, b in zip(hits, boost, strict=True)]
     return sorted(boosted, key=lambda h: -h.score)

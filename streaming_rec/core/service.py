@@ -347,7 +347,7 @@ class Recommender:
             self.index, facets, vector, n, mask, matching, allow, self.exact_scan_max
         )
         if understood.recency:
-            hits = retrieve.recency_boost(hits, facets, self.recency_weight, time.time())
+            hits = retrieve.recency_boost(hits, facets, self.recency_weight)
         searched = time.perf_counter()
         ids = [h.item_id for h in hits]
         vectors = self.index.vectors(ids) if weights.mmr_lambda < 1.0 and ids else None
