@@ -228,4 +228,10 @@ def open_embedder(
     except Exception as exc:  # never crash a worker for the faster path: torch still works
         reason = " ".join(str(exc).split())[:300] or type(exc).__name__
         log.warning("ONNX encoder (%s) unavailable, using torch instead: %s", encoder, reason)
+    try:
         return SentenceTransformerEmbedder(model, device, batch_size, threads=torch_threads)
+    except ImportError as exc:  # a torch-less image whose export cache missed
+        raise ConfigError(
+            f"SREC_ENCODER={encoder}: no usable ONNX export in {cache_dir} and torch is not "
+            f"installed to export one or to fall back on ({exc})"
+        ) from exc

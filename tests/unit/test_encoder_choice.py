@@ -175,3 +175,22 @@ def test_a_failed_export_leaves_no_partial_folder(
     with pytest.raises(onnx_export.ExportError, match="forced"):
         onnx_export.ensure_export(tmp_path / "cache", "m", str(model))
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_auto_without_torch_takes_onnx_and_says_when_nothing_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A torch-less image: auto does not need torch to choose ONNX; when the export cache
+    misses there is nothing to export with or fall back on, and the error says so."""
+    asked: list[bool] = []
+
+    def missing(*args: object, int8: bool = False) -> Path:
+        asked.append(int8)
+        raise onnx_export.ExportError("no torch to export with")
+
+    monkeypatch.setattr(onnx_export, "ensure_export", missing)
+    for module in ("torch", "sentence_transformers"):  # import → ImportError
+        monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(ConfigError, match="torch is not installed"):
+        open_embedder("/models/m", "auto", cache_dir=tmp_path)
+    assert asked == [False]  # fp32 ONNX was tried first
