@@ -6,16 +6,17 @@ also counts the matching items. Then:
 - no match: nothing is searched (the reply says why: its ``understood.matching`` is 0);
 - at most ``exact_max`` matches (default 2000, SREC_EXACT_SCAN_MAX): an exact scan — the
   vectors of the matching items times the query, top n. It returns every match that fits,
-  so a selective filter still fills k, and costs ~0.3 µs per match (0.6 ms at 2000);
+  so a selective filter still fills k, and is exact;
 - more: the HNSW search with the filter inside it (hnswlib's filter callback: a node that
   fails it is still walked through but never returned), asking for n candidates.
 
 Why there: a filtered HNSW search has to walk past the nodes that fail the filter, about
-n / selectivity of them, so its cost grows as the filter gets more selective, while the
-exact scan costs what the matches cost. bench/understand.py measures both on a 100k-item
-index (docs/understand.md has the table): below ~2-5k matches the scan is faster and
-exact; above, HNSW is faster and its filtered recall is high. 2000 keeps the scan under
-~1 ms on one core.
+n / selectivity of them, so its cost grows as the filter gets more selective (1.3 s for
+50 matches of 100k, where it walks the whole graph), while the exact scan costs what the
+matches cost (0.4 ms for 50, 2.8 ms for 1k, 14 ms for 2k on a busy core). On 100k random
+vectors they cross near 10k matches (bench/understand.py; docs/understand.md has the
+table); 2000 keeps the scan cheap and exact and leaves the index the filters it handles
+well.
 """
 
 from __future__ import annotations
