@@ -31,6 +31,7 @@ from streaming_rec.schemas import (
     ItemVector,
     Query,
     Recommendation,
+    SequenceModelPart,
     UserStateRecord,
 )
 
@@ -65,9 +66,9 @@ REGISTRY: Final[dict[str, Kind]] = {
             "item_vector",
             ItemVector,
             arrays=("vector", "factors"),
-            omit_if_none=("factors", "published_at"),
+            omit_if_none=("factors", "published_at", "factors_version"),
         ),
-        Kind("recommendation", Recommendation, omit_if_none=("error", "understood")),
+        Kind("recommendation", Recommendation, omit_if_none=("error", "understood", "user_model")),
         Kind("dead_letter", DeadLetter, omit_if_none=("value_size", "last_offset")),
         Kind("user_state", UserStateRecord, omit_if_none=("applied_partition", "applied_offset")),
         Kind(
@@ -78,6 +79,7 @@ REGISTRY: Final[dict[str, Kind]] = {
             nested=(("query", "query"),),
         ),
         Kind("held_feedback", HeldFeedback),
+        Kind("sequence_model", SequenceModelPart),
     )
 }
 KINDS: Final = tuple(REGISTRY)

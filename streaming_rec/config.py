@@ -295,7 +295,7 @@ class UserStateSettings(BaseSettings):
 
 
 class TrainerSettings(BaseSettings):
-    """The trainer of the collaborative factors."""
+    """The trainer of the collaborative factors and of the sequence model."""
 
     model_config = _CONFIG
 
@@ -307,6 +307,18 @@ class TrainerSettings(BaseSettings):
         1.0, gt=0, description="How often the trainer looks for new feedback (s)."
     )
     trainer_ridge: float = Field(1.0, ge=0, description="Ridge of the content → factors map.")
+    sequence_model: bool = Field(
+        True,
+        description="The sequence-aware user model (core/sequence.py): the trainer fits it "
+        "with each refresh of the factors and publishes it on sequence-models; workers make "
+        "u_f with it from the order of the user's history (false: the decayed average).",
+    )
+    sequence_lags: int = Field(
+        8, ge=0, le=64, description="Most recent items the sequence model reads one by one."
+    )
+    sequence_ridge: float = Field(
+        10.0, ge=0, description="Ridge of the sequence model's least-squares fit."
+    )
     trainer_web_port: int = Field(6099, ge=0, le=65535, description="Trainer health port.")
 
 

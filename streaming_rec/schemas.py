@@ -281,6 +281,9 @@ class ItemVector(_WithArrays):
     model: Annotated[str, Field(min_length=1, max_length=256)]
     updated_at: Timestamp
     published_at: Timestamp | None = None
+    # the trainer's refresh that made ``factors``: a worker with the sequence model applies
+    # them together with the user-side model of the same version (flows/sequence.py)
+    factors_version: Annotated[str, Field(min_length=1, max_length=256)] | None = None
 
     @field_validator("vector")
     @classmethod
@@ -362,6 +365,7 @@ class Recommendation(Message):
     error: Annotated[str, _clip(2000)] | None = None
     explanation: Blend | None = None
     understood: Understood | None = None  # what the query was read as, and the filters
+    user_model: Name | None = None  # the sequence model's version that made u_f, if any
 
 
 class UnderstoodFacet(Message):
@@ -418,6 +422,36 @@ class HeldFeedback(Message):
     source_offset: Count
     held_at: Timestamp
     attempts: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+
+
+class SequenceModelPart(Message):
+    """Internal (`sequence-models`, written by the trainer): one part of a sequence model
+    (core/sequence.py, ``SequenceModel.to_bytes``), cut so that every message stays far
+    below Kafka's 1 MiB limit; the model is parts 0..parts-1 of one ``version`` joined, of
+    ``size`` bytes and SHA-256 ``sha256``. A worker uses it once its index has read
+    `item-vectors` up to ``item_vectors_end`` (partition number as text → the next offset
+    after the item factors of the same version)."""
+
+    v: Version = VERSION
+    version: Annotated[str, Field(min_length=1, max_length=256)]
+    part: Annotated[int, Field(ge=0, le=9_999)]
+    parts: Annotated[int, Field(ge=1, le=10_000)]
+    data: Base64
+    size: Annotated[int, Field(ge=1, le=1 << 34)]
+    sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    factor_dim: Annotated[int, Field(ge=1, le=MAX_DIM)]
+    item_vectors_end: dict[Annotated[str, Field(pattern="^[0-9]{1,6}$")], Count] = Field(
+        default_factory=dict, max_length=100_000
+    )
+    events: Count = 0
+    fit_s: Annotated[float, Field(ge=0)] = 0.0
+    trained_at: Timestamp
+
+    @model_validator(mode="after")
+    def _part_below_parts(self) -> SequenceModelPart:
+        if self.part >= self.parts:
+            raise ValueError(f"part {self.part} must be below parts ({self.parts})")
+        return self
 
 
 class UserStateRecord(Message):

@@ -26,6 +26,7 @@ from streaming_rec.core.index import Hit, VectorIndex
 from streaming_rec.core.learner import BlendLearner, Impression, Impressions
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.ranker import Pool, RankingWeights, Strategy, explore, fuse, rerank
+from streaming_rec.core.sequence import SequenceModel, history_inputs
 from streaming_rec.core.signals import COLUMN
 from streaming_rec.core.signals import NAMES as PARTS
 from streaming_rec.core.understand.parse import Understander, Understood
@@ -75,6 +76,7 @@ class Answer:
     learned_pairs: int = 0  # impression pairs the blend has learned from so far
     understood: Understood | None = None  # the parse and the filter applied (None: neither)
     matching: int | None = None  # catalog items passing the filter (None: no filter)
+    user_model: str | None = None  # the sequence model's version that made u_f (None: none)
 
 
 class Recommender:
@@ -113,6 +115,7 @@ class Recommender:
         self.understander = Understander() if understand else None
         self.exact_scan_max = exact_scan_max
         self.recency_weight = recency_weight
+        self.sequence: SequenceModel | None = None  # u_f from the history's order (None: off)
 
     # --- what the edge may ask ---------------------------------------------------------------
     @property
@@ -209,6 +212,28 @@ class Recommender:
         for item_id, event, ts in events:
             self.popularity.observe(item_id, weights[event], ts)
 
+    def use_sequence_model(self, model: SequenceModel | None) -> None:
+        """Make u_f with ``model`` (core/sequence.py) from the next answer on; None: the
+        decayed average again. Raises ValueError when its dimension is not factor_dim."""
+        if model is not None and model.dim != self.factor_dim:
+            raise ValueError(f"sequence model dim {model.dim} != factor dim {self.factor_dim}")
+        self.sequence = model
+
+    def _sequence_tastes(self, users: Sequence[UserState | None]) -> list[np.ndarray | None]:
+        """u_f of each user from the sequence model, one batched product for the batch
+        ((d,) float32 unit vectors; None for a user with no indexed history, or for
+        everyone when no sequence model is in use)."""
+        model = self.sequence
+        if model is None:
+            return [None] * len(users)
+        inputs = [
+            history_inputs(u.history, self.item_parts, self.content_dim) if u else None
+            for u in users
+        ]
+        present = [x for x in inputs if x is not None]
+        encoded = iter(model.encode(present))
+        return [unit(next(encoded)) if x is not None else None for x in inputs]
+
     def learn(self, labels: Iterable[tuple[str, str]]) -> int:
         """Learn the blend from positive feedback that names its request: (request_id,
         item_id) pairs. Returns the impression pairs used; the next answers use the
@@ -236,15 +261,16 @@ class Recommender:
         encoded = iter(self.embedder.encode(texts)) if texts else iter(())
         embed_ms = (time.perf_counter() - started) * 1000.0
         weights = self.weights  # one blend for the whole batch
+        user_f = self._sequence_tastes([r.user for r in requests])
         answers = []
-        for request, understood in zip(requests, parsed, strict=True):
+        for request, understood, sequence_f in zip(requests, parsed, user_f, strict=True):
             query: np.ndarray | None
             if request.vector is not None:
                 query, ms = request.vector, request.embed_ms
             else:
                 query = next(encoded) if understood.text.strip() else None
                 ms = embed_ms
-            answers.append(self._answer(request, query, ms, weights, understood))
+            answers.append(self._answer(request, query, ms, weights, understood, sequence_f))
         return answers
 
     def understand(self, request: Request) -> Understood:
@@ -270,11 +296,16 @@ class Recommender:
         embed_ms: float,
         weights: RankingWeights,
         understood: Understood | None = None,
+        sequence_f: np.ndarray | None = None,
     ) -> Answer:
+        """One answer; ``sequence_f``: the user's u_f from the sequence model (else the
+        decayed average's factor part)."""
         user = request.user
         taste = self.update_rule.taste(user, self.item_parts) if user is not None else None
         taste_c = unit(taste[: self.content_dim]) if taste is not None else None
         taste_f = unit(taste[self.content_dim :]) if taste is not None and self.factor_dim else None
+        if sequence_f is not None:
+            taste_f = sequence_f
         vector, strategy = fuse(query, taste_c, taste_f, weights, self.content_dim, self.factor_dim)
         t0 = time.perf_counter()
         understood = understood or Understood(request.text)
@@ -315,6 +346,7 @@ class Recommender:
             learned_pairs=self.learner.updates,
             understood=understood if understood.facets or understood.filter else None,
             matching=matching,
+            user_model=self.sequence.version if sequence_f is not None and self.sequence else None,
         )
 
     def _rank(

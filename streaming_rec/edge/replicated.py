@@ -2,8 +2,9 @@
 snapshots) and popular-now (from `feedback`), and when the worker may call itself ready
 (both replicas caught up, and the index covering the catalog: edge/readiness.py).
 
-    item-vectors ─► TopicReplica ─► IndexItems      ─► the service's index and catalog
-    feedback     ─► TopicReplica ─► CountPopularity ─► the service's popular-now counts
+    item-vectors    ─► TopicReplica ─► IndexItems         ─► the service's index and catalog
+    sequence-models ─► TopicReplica ─► ApplySequenceModel ─► the service's sequence model
+    feedback        ─► TopicReplica ─► CountPopularity    ─► the service's popular-now counts
 
 Popular-now starts once the index has caught up, so that it judges each event against the
 whole catalog (the same verdict as the feedback flow). Item updates wait while a snapshot
@@ -29,6 +30,7 @@ from streaming_rec.edge.snapshots import ItemSnapshots
 from streaming_rec.flows.items import IndexItems
 from streaming_rec.flows.popularity import CountPopularity
 from streaming_rec.flows.ports import Meter, Record
+from streaming_rec.flows.sequence import SEQUENCE_MODELS, ApplySequenceModel, FactorGate
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +48,25 @@ class ReplicatedState:
         self.items_lock = asyncio.Lock()
         self.snapshot_writer = ThreadCompute("srec-snapshot")
         self.snapshots = ItemSnapshots(settings, service)
-        index_items = IndexItems(service, compute, self._show_index)
+        # the sequence model (SREC_SEQUENCE_MODEL) and the gate that keeps its item factors
+        # back until it is swapped in with them (flows/sequence.py)
+        gate = FactorGate(service) if settings.sequence_model and settings.factor_dim else None
+        index_items = IndexItems(service, compute, self._show_index, gate)
+        self.sequence: TopicReplica | None = None
+        self.sequence_flow: ApplySequenceModel | None = None
+        if gate is not None:
+            self.sequence_flow = ApplySequenceModel(
+                service, gate, compute, lambda: self.index.position
+            )
+            self.sequence = TopicReplica(
+                settings,
+                settings.topic(SEQUENCE_MODELS),
+                replica_handler(self._locked(self.sequence_flow.handle)),
+            )
         self.index = TopicReplica(
             settings,
             settings.topic("item-vectors"),
-            replica_handler(self._locked(index_items.handle)),
+            replica_handler(self._locked(self._index_then_model(index_items.handle))),
             start=self.snapshots.load(),
             on_stale=self._forget_snapshot,
         )
@@ -63,6 +79,8 @@ class ReplicatedState:
     def install(self, app: faust.App) -> None:
         """Run the replicas (and the snapshots, if SREC_SNAPSHOT_INTERVAL_S > 0) in ``app``."""
         app.task(self.index.run)
+        if self.sequence is not None:
+            app.task(self.sequence.run)
         app.task(self._follow_items)
         app.task(self._replicate_popularity)
         if self.settings.snapshot_interval_s > 0:
@@ -78,6 +96,7 @@ class ReplicatedState:
             self.index.caught_up.is_set()
             and self.items.covered.is_set()
             and self.popularity.caught_up.is_set()
+            and (self.sequence is None or self.sequence.caught_up.is_set())
         )
 
     async def ready(self) -> None:
@@ -87,6 +106,8 @@ class ReplicatedState:
         await self.index.caught_up.wait()
         await self.items.covered.wait()
         await self.popularity.caught_up.wait()
+        if self.sequence is not None:
+            await self.sequence.caught_up.wait()
         metrics.READY.set(1)
         log.info(
             "ready: %d items in the index (version %d), %s",
@@ -104,12 +125,23 @@ class ReplicatedState:
             "index_version": self.service.index_version,
             "items": self.items.describe(),
             "model": self.service.model_version,
+            "user_model": self.service.sequence.version if self.service.sequence else None,
         }
 
     @staticmethod
     def _show_index(size: int, version: int) -> None:
         metrics.INDEX_SIZE.set(size)
         metrics.INDEX_VERSION.set(version)
+
+    def _index_then_model(self, handle: Any) -> Any:
+        """The index handler, then a waiting sequence model told what the index read."""
+
+        async def index_then_model(records: list[Record]) -> None:
+            await handle(records)
+            if self.sequence_flow is not None:
+                await self.sequence_flow.items_read(records)
+
+        return index_then_model
 
     def _locked(self, handle: Any) -> Any:
         async def locked(records: list[Record]) -> None:

@@ -20,9 +20,11 @@ import logging
 import math
 import signal
 import time
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from aiohttp import web
@@ -32,12 +34,15 @@ from prometheus_client import generate_latest
 from streaming_rec import codec
 from streaming_rec.config import Settings
 from streaming_rec.core.factors import Interactions, Model, learn
+from streaming_rec.core.sequence import Histories, SequenceModel
+from streaming_rec.core.sequence import fit as fit_sequence
 from streaming_rec.edge import metrics
 from streaming_rec.edge.kafka_config import producer_config
 from streaming_rec.edge.replica import TopicReplica, from_consumer_record
 from streaming_rec.errors import BadMessage
 from streaming_rec.flows.items import item_vector_updates
 from streaming_rec.flows.policy import forgotten_user, is_forget, read_feedback
+from streaming_rec.flows.sequence import SEQUENCE_MODELS, model_parts, new_version
 from streaming_rec.schemas import ItemVector
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class TrainerState:
     interactions: Interactions = field(default_factory=Interactions)
+    histories: Histories = field(default_factory=Histories)  # for the sequence model
+    sequence: SequenceModel | None = None  # the last one published
+    last_sequence_fit_s: float = 0.0
     items: dict[str, ItemVector] = field(default_factory=dict)
     model: Model = field(default_factory=lambda: Model({}, None))
     refreshes: int = 0
@@ -65,6 +73,8 @@ class Trainer:
         self.settings = settings
         self.state = TrainerState()
         self.topic = settings.topic("item-vectors")
+        self.run_id = uuid.uuid4().hex[:8]  # in every version this run publishes
+        self.state.histories = Histories(settings.recent_items)
         self.feedback = TopicReplica(settings, settings.topic("feedback"), self._on_feedback)
         self.item_vectors = TopicReplica(settings, self.topic, self._on_item_vectors)
         self._fitter = ThreadPoolExecutor(1, thread_name_prefix="srec-fit")
@@ -107,14 +117,20 @@ class Trainer:
             self._fitter.shutdown(wait=False, cancel_futures=True)
             log.info("trainer stopped")
 
-    async def _publish(self, vector: ItemVector, factors: np.ndarray) -> None:
+    async def _publish(
+        self, vector: ItemVector, factors: np.ndarray, version: str | None = None
+    ) -> asyncio.Future[Any]:
+        """Send ``vector`` with ``factors`` (of the sequence model ``version``, if any);
+        the future gives the record's partition and offset once written."""
         assert self._producer is not None
-        message = vector.model_copy(update={"factors": factors, "updated_at": time.time()})
-        await self._producer.send(
+        update = {"factors": factors, "updated_at": time.time(), "factors_version": version}
+        message = vector.model_copy(update=update)
+        sent: asyncio.Future[Any] = await self._producer.send(
             self.topic, key=vector.item_id.encode(), value=codec.encode_item_vector(message)
         )
         self.state.published += 1
         metrics.TRAINER_PUBLISHED.inc()
+        return sent
 
     async def _feedback_after_items(self) -> None:
         """Read feedback once the items are known: events are judged against them."""
@@ -128,11 +144,13 @@ class Trainer:
             try:  # the feedback flow's verdict: what the workers refuse is not learned from
                 if is_forget(consumed):  # the user is forgotten: the next fit is without them
                     self.state.interactions.forget(forgotten_user(consumed))
+                    self.state.histories.forget(forgotten_user(consumed))
                     continue
                 fb = read_feedback(consumed, items.__contains__, now, math.inf).feedback
             except BadMessage:
                 continue  # the workers dead-letter it (or hold it and send it again)
             self.state.interactions.add(fb.user_id, fb.item_id)
+            self.state.histories.add(fb.user_id, fb.item_id, fb.event)
 
     async def _on_item_vectors(self, records: Sequence[ConsumerRecord]) -> None:
         state = self.state
@@ -144,7 +162,8 @@ class Trainer:
             if vector.factors is None and self.settings.factor_dim:
                 factors = state.factors_for(vector)
                 if factors is not None:
-                    await self._publish(vector, factors)
+                    version = state.sequence.version if state.sequence else None
+                    await self._publish(vector, factors, version)
 
     async def _refresh_loop(self) -> None:
         settings, state = self.settings, self.state
@@ -173,16 +192,21 @@ class Trainer:
             self.settings.factor_dim,
             self.settings.trainer_ridge,
         )
+        sequence = await self._fit_sequence(loop)
+        version = sequence.version if sequence else None
+        sent = []
         for vector in list(state.items.values()):
             new = state.factors_for(vector)
             old = vector.factors
             if new is None and old is not None and np.any(old):
                 new = np.zeros_like(old)  # no longer known: back to content-only
             unchanged = old is not None and new is not None and np.allclose(old, new, atol=1e-4)
-            if new is not None and not unchanged:
-                await self._publish(vector, new)
+            if new is not None and (version is not None or not unchanged):
+                sent.append(await self._publish(vector, new, version))
         assert self._producer is not None
         await self._producer.flush()
+        if sequence is not None:
+            await self._publish_sequence(sequence, await asyncio.gather(*sent), events)
         state.refreshes += 1
         state.refreshed_at_events = events
         state.last_refresh_s = time.perf_counter() - started
@@ -197,6 +221,49 @@ class Trainer:
             state.last_refresh_s,
         )
 
+    async def _fit_sequence(self, loop: asyncio.AbstractEventLoop) -> SequenceModel | None:
+        """The sequence model over the new factors (SREC_SEQUENCE_MODEL), fitted off the
+        event loop; None when it is off or there is nothing to fit."""
+        settings, state = self.settings, self.state
+        if not settings.sequence_model or not state.model.learned:
+            return None
+        started = time.perf_counter()
+        model = await loop.run_in_executor(
+            self._fitter,
+            lambda: fit_sequence(
+                state.histories,
+                state.model.learned,
+                settings.sequence_lags,
+                ridge=settings.sequence_ridge,
+                version=new_version(self.run_id),
+            ),
+        )
+        state.last_sequence_fit_s = time.perf_counter() - started
+        return model
+
+    async def _publish_sequence(
+        self, model: SequenceModel, written: Sequence[Any], events: int
+    ) -> None:
+        """Publish ``model`` on sequence-models in parts, naming where item-vectors ended
+        after its factors (``written``: their record metadata)."""
+        assert self._producer is not None
+        end: dict[int, int] = {}
+        for meta in written:
+            end[meta.partition] = max(end.get(meta.partition, 0), meta.offset + 1)
+        topic = self.settings.topic(SEQUENCE_MODELS)
+        parts = model_parts(model, end, events, self.state.last_sequence_fit_s)
+        for part in parts:
+            await self._producer.send(topic, key=str(part.part).encode(), value=codec.encode(part))
+        await self._producer.flush()
+        self.state.sequence = model
+        log.info(
+            "sequence model %s: %d bytes in %d parts, fitted in %.1f s",
+            model.version,
+            model.nbytes,
+            len(parts),
+            self.state.last_sequence_fit_s,
+        )
+
     def health(self) -> dict[str, object]:
         """The body of `/health` (and of `/ready`)."""
         s = self.state
@@ -209,6 +276,8 @@ class Trainer:
             "refreshed_at_events": s.refreshed_at_events,
             "last_refresh_s": s.last_refresh_s,
             "published": s.published,
+            "sequence_model": s.sequence.version if s.sequence else None,
+            "last_sequence_fit_s": s.last_sequence_fit_s,
         }
 
     def wedged(self) -> str | None:

@@ -113,6 +113,7 @@ def answer_to_recommendation(
         worker=worker,
         explanation=_explanation(answer, explore_share),
         understood=understood_to_wire(answer),
+        user_model=answer.user_model,
     )
 
 

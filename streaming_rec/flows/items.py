@@ -15,6 +15,7 @@ from streaming_rec.errors import DecodeError
 from streaming_rec.flows.convert import item_meta, item_to_vector_message
 from streaming_rec.flows.policy import DeadLetterPolicy, read_item
 from streaming_rec.flows.ports import Compute, Meter, Record, Sink
+from streaming_rec.flows.sequence import FactorGate, Upsert
 from streaming_rec.schemas import Item, ItemVector
 
 log = logging.getLogger(__name__)
@@ -86,22 +87,39 @@ def item_vector_updates(records: Sequence[Record]) -> Iterator[tuple[str, ItemVe
 
 class IndexItems:
     """Applies `item-vectors` batches to the service's index and catalog (the last update of
-    each item in a batch wins). ``on_applied(size, version)`` reports the index after each."""
+    each item in a batch wins). ``on_applied(size, version)`` reports the index after each.
+    With a ``gate`` (flows/sequence.py), factors newer than the sequence model in use wait
+    for their model instead."""
 
     def __init__(
         self,
         service: Recommender,
         compute: Compute,
         on_applied: Callable[[int, int], None] = lambda size, version: None,
+        gate: FactorGate | None = None,
     ) -> None:
         self.service = service
         self.compute = compute
         self.on_applied = on_applied
+        self.gate = gate
 
     async def handle(self, records: list[Record]) -> None:
         """Upsert and delete the items of ``records``."""
         latest = dict(item_vector_updates(records))
-        upserts = [(item_meta(v), v.vector, v.factors) for v in latest.values() if v is not None]
+        upserts = [
+            ((item_meta(v), v.vector, v.factors), v.factors_version)
+            for v in latest.values()
+            if v is not None
+        ]
         deletes = [item_id for item_id, v in latest.items() if v is None]
-        await self.compute(self.service.apply_items, upserts, deletes)
+        await self.compute(self._apply, upserts, deletes)
         self.on_applied(self.service.index_size, self.service.index_version)
+
+    def _apply(self, upserts: list[tuple[Upsert, str | None]], deletes: list[str]) -> None:
+        """On the compute thread: what the gate lets through, and the deletes, in one step
+        (a model swap never falls between the gate's verdict and the index update)."""
+        if self.gate is None:
+            self.service.apply_items([u for u, _ in upserts], deletes)
+            return
+        self.gate.forget(deletes)
+        self.service.apply_items(self.gate.admit(upserts), deletes)

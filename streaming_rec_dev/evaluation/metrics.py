@@ -91,3 +91,39 @@ def summarize(
         "coverage": coverage(ranked, catalog_size, k),
         "popularity_percentile": float(np.mean(shown)) if shown else 0.0,
     }
+
+
+def summarize_sets(
+    recommendations: Mapping[str, Sequence[str]],
+    relevant: Mapping[str, Collection[str]],
+    percentiles: Mapping[str, float],
+    catalog_size: int,
+    k: int = 10,
+) -> dict[str, float]:
+    """Like :func:`summarize` with a set of relevant items per user (the global time split:
+    everything the user rated after the date). NDCG@k uses the ideal DCG of min(|set|, k)
+    items; Recall@k = hits / |set|; precision@k = hits / k."""
+    users = [u for u in relevant if relevant[u]]
+    ranked = {u: list(recommendations.get(u, ()))[:k] for u in users}
+    rows = [
+        (
+            ndcg_at_k(ranked[u], relevant[u], k),
+            recall_at_k(ranked[u], relevant[u], k),
+            hit_at_k(ranked[u], relevant[u], k),
+            reciprocal_rank_at_k(ranked[u], relevant[u], k),
+            len(set(ranked[u]) & set(relevant[u])) / k,
+        )
+        for u in users
+    ]
+    means = np.mean(np.array(rows), axis=0) if rows else np.zeros(5)
+    shown = [percentiles[i] for items in ranked.values() for i in items if i in percentiles]
+    return {
+        "users": float(len(users)),
+        f"ndcg@{k}": float(means[0]),
+        f"recall@{k}": float(means[1]),
+        f"hit_rate@{k}": float(means[2]),
+        f"mrr@{k}": float(means[3]),
+        f"precision@{k}": float(means[4]),
+        "coverage": coverage(ranked, catalog_size, k),
+        "popularity_percentile": float(np.mean(shown)) if shown else 0.0,
+    }

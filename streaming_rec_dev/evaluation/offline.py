@@ -24,6 +24,7 @@ from streaming_rec.core.catalog import ItemMeta, item_text
 from streaming_rec.core.embedder import Embedder
 from streaming_rec.core.factors import Interactions, learn
 from streaming_rec.core.popularity import Popularity
+from streaming_rec.core.sequence import Histories, fit
 from streaming_rec.core.service import Request
 from streaming_rec.core.user_state import UserState
 from streaming_rec_dev.datasets.movielens import Movie
@@ -44,7 +45,16 @@ class CatalogVectors:
 
 
 # settings the replica fixes when it is prepared; every other setting acts at query time
-PREPARED = ("factor_dim", "trainer_ridge", "recent_items", "hnsw_m", "hnsw_ef_construction")
+PREPARED = (
+    "factor_dim",
+    "trainer_ridge",
+    "recent_items",
+    "hnsw_m",
+    "hnsw_ef_construction",
+    "sequence_model",
+    "sequence_lags",
+    "sequence_ridge",
+)
 
 
 class OfflineReplica:
@@ -76,6 +86,13 @@ class OfflineReplica:
             content = {m.item_id: v for m, v in pairs}
             model = learn(log, content, settings.factor_dim, settings.trainer_ridge)
             service.apply_items([(m, v, model.factors_for(m.item_id, v)) for m, v in pairs])
+            if settings.sequence_model:  # and the sequence model fitted with those factors
+                histories = Histories(settings.recent_items)
+                for row in train:
+                    histories.add(row.user_id, row.item_id, row.event)
+                lags, ridge = settings.sequence_lags, settings.sequence_ridge
+                fitted = fit(histories, model.learned, lags, ridge=ridge, version="offline")
+                service.use_sequence_model(fitted)
         self._popularity_key: tuple[object, ...] | None = None
 
     def _configure(self, settings: Settings) -> None:

@@ -91,6 +91,7 @@ def run(
     progress: bool = True,
     command: str = "",
     offline_check: bool = False,
+    sasrec_budget_s: float = 0.0,
 ) -> dict[str, Any]:
     timings: dict[str, float] = {}
     started = time.monotonic()
@@ -135,6 +136,19 @@ def run(
     t = time.monotonic()
     offline["content_only"] = _content_only(model_settings, movies, split, users)
     timings["content_only_s"] = round(time.monotonic() - t, 1)
+    before = decayed_settings(dataset)
+    if before is not None:
+        t = time.monotonic()
+        offline["decayed_average"] = _replica(before, movies, split, users)
+        timings["decayed_average_s"] = round(time.monotonic() - t, 1)
+    sasrec_run: dict[str, Any] = {}
+    if sasrec_budget_s > 0:  # the offline SASRec baseline (torch), bounded in time
+        from streaming_rec_dev.evaluation import sasrec
+
+        t = time.monotonic()
+        config = sasrec.SasRecConfig(budget_s=sasrec_budget_s)
+        offline["sasrec"], sasrec_run = sasrec.recommend(split, items, users, config)
+        timings["sasrec_s"] = round(time.monotonic() - t, 1)
     recs = {**offline, **live_recs}
     pct = metrics.popularity_percentiles(counts, items)
     results = {}
@@ -158,6 +172,7 @@ def run(
         "attribute": queries.score_attribute(attr_q, nl, by_id),
         "checks": checks,
         "timings": timings,
+        "sasrec": sasrec_run,
     }
 
 
@@ -263,18 +278,48 @@ def _train(
         else:
             raise RuntimeError(f"trainer did not refresh over {train_events} events: {health}")
         published = int(health["published"])
+        sequence = health.get("sequence_model")  # the worker swaps it in with its factors
         while time.monotonic() < deadline:
-            if (worker.health() or {}).get("index_version", 0) >= before + published:
+            worker_health = worker.health() or {}
+            if worker_health.get("index_version", 0) >= before + published and (
+                sequence is None or worker_health.get("user_model") == sequence
+            ):
                 break
             time.sleep(0.5)
+        else:
+            raise RuntimeError(f"the worker did not take the trainer's refresh: {health}")
         return {
             "trainer_events": health["refreshed_at_events"],
             "trainer_items_learned": health["learned"],
             "trainer_vectors_published": published,
             "trainer_fit_and_publish_s": round(float(health["last_refresh_s"]), 1),
+            "trainer_sequence_fit_s": round(float(health.get("last_sequence_fit_s", 0.0)), 1),
+            "sequence_model_in_use": sequence,
         }
     finally:
         trainer.stop(timeout=60)
+
+
+def decayed_settings(dataset: str) -> dict[str, str] | None:
+    """The model before the sequence model — the decayed average of the item vectors —
+    with its own settings tuned on validation (docs/quality/tuned-<dataset>-decayed.json),
+    or None when that file is missing."""
+    path = DOCS / f"tuned-{dataset}-decayed.json"
+    if not path.exists():
+        return None
+    chosen = {"recent_items": 10_000, **orjson.loads(path.read_bytes()), "sequence_model": False}
+    return {k: str(v) for k, v in sorted(chosen.items())}
+
+
+def _replica(
+    model_settings: dict[str, str], movies: Sequence[Movie], split: Split, users: list[str]
+) -> dict[str, list[str]]:
+    """The in-process replica of a worker (offline.py) under ``model_settings``, trained
+    as the trainer does on ``split.train``: one empty query per user."""
+    from streaming_rec_dev.evaluation.offline import CatalogVectors, recommend_offline
+
+    settings = load_settings(**model_settings)
+    return recommend_offline(settings, CatalogVectors(settings, movies), split.train, users)
 
 
 def _content_only(
@@ -387,6 +432,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--offline-check", action="store_true", help="also run the tuning replica on test"
     )
+    parser.add_argument(
+        "--sasrec-budget-s",
+        type=float,
+        default=None,
+        help="seconds of SASRec training for its baseline row (0: no row; default 420 for "
+        "ml-1m, 120 for ml-100k)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.ERROR)
@@ -400,6 +452,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         progress=not args.no_progress,
         command=command,
         offline_check=args.offline_check,
+        sasrec_budget_s=args.sasrec_budget_s
+        if args.sasrec_budget_s is not None
+        else {"ml-1m": 420.0, "ml-100k": 120.0}[args.dataset],
     )
     for path in report.write(result, args.out):
         print(path)

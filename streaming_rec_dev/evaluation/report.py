@@ -11,6 +11,8 @@ ROW_NAMES = {
     "most_popular": "MostPopular (training counts)",
     "item_knn": "ItemKNN (cosine co-occurrence)",
     "content_only": "content only: text vectors, no factors (in-process replica)",
+    "decayed_average": "before: decayed average of SVD factors, own tuned settings (replica)",
+    "sasrec": "SASRec (offline, torch, harness-trained on the same split)",
     "ours": "streaming_rec (live worker)",
     "ours_no_user": "streaming_rec, no user vector",
 }
@@ -77,6 +79,18 @@ def markdown(report: dict[str, Any]) -> str:
         f"| attribute | {int(attr['queries'])} | | | {attr['precision@10']:.3f} | "
         f"{attr['genre_precision@10']:.3f} | {attr['decade_precision@10']:.3f} |"
     )
+    sas = report.get("sasrec") or {}
+    if sas:
+        lines += [
+            "",
+            "## The SASRec baseline",
+            "",
+            f"Trained by the harness on this split's training part on the CPU (torch, "
+            f"{sas['config']['threads'] or 'default'} threads): {sas['epochs_run']} epochs in "
+            f"{sas['train_s']:.0f} s, stopped by {sas['stopped_by']}; epoch {sas['best_epoch']} "
+            f"kept (validation NDCG@10 {sas['best_val_ndcg@10']:.4f}; config "
+            f"`{sas['config']}`). Far from converged when stopped by the budget.",
+        ]
     lines += ["", "## Checks and timings", ""]
     lines += [f"- {key}: {value}" for key, value in report["checks"].items()]
     lines += [f"- {key}: {value}" for key, value in t.items()]
@@ -94,7 +108,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     for ax, metric in zip(axes, ["ndcg@10", "hit_rate@10", "coverage"], strict=True):
         values = [rows[k][metric] for k in rows]
-        bars = ax.bar(range(len(values)), values, color=["#999", "#777", "#1f77b4", "#9ecae1"])
+        colors = ["#1f77b4" if k == "ours" else "#999" for k in rows]
+        bars = ax.bar(range(len(values)), values, color=colors)
         ax.set_xticks(range(len(values)), names, rotation=20, ha="right", fontsize=8)
         ax.set_title(metric)
         ax.bar_label(bars, fmt="%.3f", fontsize=8)

@@ -16,6 +16,7 @@ are reported beside them ("all last").
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -109,3 +110,36 @@ def validation(split: Split) -> Split:
     The test interactions are not in it at all, so nothing tuned here has seen them.
     """
     return leave_last_out(split.train)
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """The global time split: ``train`` = every interaction before ``date`` (global
+    (ts, seq) order); ``test`` = for each user active in [date, until), what they
+    interacted with there (item ids, any rating)."""
+
+    train: list[Interaction]
+    test: dict[str, set[str]]
+    date: float
+    until: float
+
+
+def global_time_split(
+    rows: Iterable[Interaction], date: float, until: float = math.inf
+) -> TimeSplit:
+    """Train on everything before ``date``; score each user active in [date, until) on
+    every item they rated there (users with no training history included: they get the
+    cold-start answer)."""
+    ordered = sorted(rows, key=lambda i: i.key)
+    train = [r for r in ordered if r.ts < date]
+    test: dict[str, set[str]] = defaultdict(set)
+    for r in ordered:
+        if date <= r.ts < until:
+            test[r.user_id].add(r.item_id)
+    return TimeSplit(train, dict(test), date, until)
+
+
+def time_quantile(rows: Sequence[Interaction], q: float) -> float:
+    """The timestamp below which a share ``q`` of the interactions fall (a split date)."""
+    stamps = sorted(r.ts for r in rows)
+    return stamps[min(len(stamps) - 1, int(q * len(stamps)))]

@@ -99,6 +99,7 @@ def test_topics_json_is_consistent() -> None:
         "user-state-changelog",
         "embedded-queries",
         "feedback-retry",
+        "sequence-models",
     }
     for spec in catalog.all():
         assert (TOPICS_DIR / spec.schema).is_file(), spec.schema

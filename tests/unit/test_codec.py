@@ -398,6 +398,19 @@ _SEEDS: dict[str, dict[str, Any]] = {
         "held_at": 1.0,
         "attempts": 2,
     },
+    "sequence_model": {
+        "version": "1764547200000-3f9a1c2e",
+        "part": 0,
+        "parts": 2,
+        "data": "U1JTUTE=",
+        "size": 300,
+        "sha256": "0" * 64,
+        "factor_dim": 4,
+        "item_vectors_end": {"0": 12, "3": 7},
+        "events": 10,
+        "fit_s": 0.5,
+        "trained_at": 1.0,
+    },
 }
 _ODD_VALUES: list[Any] = [
     None, True, False, 0, -1, 1, 2**63 - 1, -(2**63), 1.5, -0.0, 1e308, "", "x", "5",
