@@ -76,7 +76,7 @@ async def _post(
     pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
     port: int,
     body: bytes,
-) -> int:
+) -> tuple[int, bytes]:
     try:
         reader, writer = pool.get_nowait()
     except asyncio.QueueEmpty:
@@ -90,9 +90,9 @@ async def _post(
     while (line := await reader.readline()) not in (b"\r\n", b""):
         if line.lower().startswith(b"content-length:"):
             length = int(line.split(b":")[1])
-    await reader.readexactly(length)
+    body = await reader.readexactly(length)
     pool.put_nowait((reader, writer))
-    return status
+    return status, body
 
 
 async def _step(port: int, rate: float, seconds: float, seed: int) -> dict[str, Any]:
@@ -102,6 +102,7 @@ async def _step(port: int, rate: float, seconds: float, seed: int) -> dict[str, 
     texts = queries(n, seed=seed)
     pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     latencies: list[float] = []
+    worker_ms: list[float] = []  # the worker's own queue + compute, from each reply
     failed = 0
     start = time.perf_counter() + 0.2
 
@@ -111,28 +112,33 @@ async def _step(port: int, rate: float, seconds: float, seed: int) -> dict[str, 
         await asyncio.sleep(max(0.0, target - time.perf_counter()))
         body = orjson.dumps({"user_id": f"load-{i % 500}", "text": texts[i], "k": 10})
         try:
-            status = await asyncio.wait_for(_post(pool, port, body), 30)
+            status, answer = await asyncio.wait_for(_post(pool, port, body), 30)
         except (TimeoutError, OSError, ValueError, IndexError):
-            status = 0
+            status, answer = 0, b""
         if status == 200:
             latencies.append((time.perf_counter() - target) * 1000.0)
+            worker_ms.append(float(orjson.loads(answer)["timings"]["total_ms"]))
         else:
             failed += 1
 
     await asyncio.gather(*(one(i) for i in range(n)))
     while not pool.empty():
         pool.get_nowait()[1].close()
+    worker = {f"worker_{k}": v for k, v in pct(worker_ms, 50, 99).items()}
     return {"offered_qps": rate, "sent": n, "answered": len(latencies), "failed": failed,
-            **pct(latencies, 50, 95, 99)}  # fmt: skip
+            **pct(latencies, 50, 95, 99), **worker}  # fmt: skip
 
 
 def run_rates(port: int, seconds: float, rates: tuple[int, ...]) -> dict[str, Any]:
     steps = []
     for rate in rates:
         step = asyncio.run(_step(port, rate, seconds, seed=1000 + rate))
-        log(f"rate {rate} q/s: p50 {step['p50']} p99 {step['p99']} ms, failed {step['failed']}")
+        log(
+            f"rate {rate} q/s: p50 {step['p50']} p99 {step['p99']} ms (worker's own p99 "
+            f"{step['worker_p99']} ms), failed {step['failed']}"
+        )
         steps.append(step)
-        if step["failed"] or (step["p99"] or 1e9) > 3 * P99_BOUND_MS:
+        if step["failed"] or (step["p50"] or 1e9) > P99_BOUND_MS:
             break  # past saturation: the next rates only queue
     ok = [
         s["offered_qps"]
@@ -201,6 +207,9 @@ def run_memory(ctx: Context, n: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer asks, shorter steps")
+    parser.add_argument(
+        "--only", choices=("idle", "rates", "memory"), action="append", help="parts to run"
+    )
     args = parser.parse_args()
     OPTIONS.update(vars(args))
     from streaming_rec_dev.devstack import WorkerProcess, free_port_pair, worker_env
@@ -217,16 +226,21 @@ def main() -> None:
         log(f"gateway on :{port}")
         results: dict[str, Any] = {}
         fetched0, produced0 = client.stats.fetched, _replies_produced(settings)
-        results["idle"] = run_idle(ctx, port, 40 if args.quick else 200)
-        results["rates"] = run_rates(port, 5.0 if args.quick else 10.0, RATES)
-        results["memory"] = run_memory(ctx, 2000 if args.quick else 10_000)
+        parts = args.only or ["idle", "rates", "memory"]
+        if "idle" in parts:
+            results["idle"] = run_idle(ctx, port, 40 if args.quick else 200)
+        if "rates" in parts:
+            results["rates"] = run_rates(port, 5.0 if args.quick else 20.0, RATES)
+        if "memory" in parts:
+            results["memory"] = run_memory(ctx, 2000 if args.quick else 10_000)
         results["records"] = {  # over the same window: idle, rates and memory
             "fetched_by_one_recclient": client.stats.fetched - fetched0,
             "replies_produced": _replies_produced(settings) - produced0,
             "note": "the old client fetched every reply produced, from every partition",
         }
         gateway.stop(timeout=30)
-        write_json("gateway", results, settings_record(settings))
+        write_json("gateway" if not args.only else "gateway-" + "-".join(parts), results,
+                   settings_record(settings))  # fmt: skip
     finally:
         ctx.close()
 

@@ -415,7 +415,7 @@ class WebSettings(BaseSettings):
         "holds only these); past it the oldest is dropped and its wait fails.",
     )
     client_reply_ttl_s: float = Field(
-        60.0,
+        300.0,
         gt=0,
         le=3600,
         description="How long a client keeps a request it sent and nobody waits for (s); "

@@ -187,6 +187,14 @@ class RecClient:
         self.flush()
         return self.wait(request_id, timeout)
 
+    def expect(self, request_id: str, timeout: float | None = None) -> None:
+        """Keep the reply to ``request_id`` once it arrives (for ``timeout`` s, default
+        SREC_CLIENT_REPLY_TTL_S): for a query published some other way (send_raw, another
+        producer) whose ``reply_to`` names this client's ``reply_partition``. Collect it
+        with :meth:`wait`. A reply that arrives before anyone expects it is not kept."""
+        with self._arrived:
+            self._store.expect(request_id, timeout)
+
     def wait(self, request_id: str, timeout: float = 10.0) -> Recommendation:
         """The answer to ``request_id`` (a query this client sent), waiting at most
         ``timeout`` s. Raises RequestTimeout when none arrives in time (or the request was

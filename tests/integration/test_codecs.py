@@ -104,6 +104,8 @@ def test_every_codec_from_librdkafka_is_read(worker: WorkerProcess, own_topics: 
             producer = librdkafka(settings, **{"compression.type": name})
             user = f"{name}-user-{uuid.uuid4().hex[:6]}"
             ask = query(user, "robots in space")
+            ask["reply_to"] = {"partition": client.reply_partition}  # the one it reads
+            client.expect(ask["request_id"])
             produce(producer, settings, "queries", user, ask)
             reply = client.wait(ask["request_id"], timeout=30)
             assert reply.status == "ok" and reply.items, name

@@ -223,7 +223,9 @@ def test_a_query_past_its_deadline_gets_an_expired_reply_not_a_late_answer(
         "text": "a western",
         "sent_at": time.time() - 30,
         "deadline_ms": 1000,
+        "reply_to": {"partition": client.reply_partition},  # the client reads only that one
     }
+    client.expect(request_id)
     client.send_raw("queries", b"u-late", orjson.dumps(stale))
     client.flush()
     reply = client.wait(request_id, timeout=10)
