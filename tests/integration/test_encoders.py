@@ -118,7 +118,7 @@ def test_onnx_fp32_gives_torchs_top10_on_the_demo_catalog(
     assert np.mean([list(a) == list(b) for a, b in zip(want_ids, got_ids, strict=True)]) >= 0.95
 
 
-def test_int8_passes_the_quality_gate(
+def test_int8_passes_the_cosine_gate(
     onnx_int8: OnnxEmbedder, reference: Vectors, demo: tuple[list[str], list[str]]
 ) -> None:
     got = embed(onnx_int8.encode, demo)
