@@ -68,7 +68,11 @@ REGISTRY: Final[dict[str, Kind]] = {
             arrays=("vector", "factors"),
             omit_if_none=("factors", "published_at", "factors_version"),
         ),
-        Kind("recommendation", Recommendation, omit_if_none=("error", "understood", "user_model")),
+        Kind(
+            "recommendation",
+            Recommendation,
+            omit_if_none=("error", "understood", "user_model", "backend"),
+        ),
         Kind("dead_letter", DeadLetter, omit_if_none=("value_size", "last_offset")),
         Kind("user_state", UserStateRecord, omit_if_none=("applied_partition", "applied_offset")),
         Kind(

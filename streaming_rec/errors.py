@@ -2,6 +2,7 @@
 
     StreamingRecError                 base; ``retriable`` says whether trying again may help
     ├── ConfigError                   a setting is missing or invalid (raised at start)
+    │   └── PatchMismatch             a patched library changed (edge/patching.py)
     ├── BadMessage                    a message the product will not take; names the field
     │   ├── DecodeError               it does not decode or validate
     │   └── Refused                   it decodes, but cannot be taken now
@@ -9,6 +10,8 @@
     │       └── UnknownItem           feedback on an item that is not in the catalog
     ├── IndexError_                   the vector index was asked something it cannot do
     ├── SnapshotError                 an index snapshot is missing, corrupt or incompatible
+    ├── ExportError                   the ONNX export of the encoder failed (core/onnx_export.py;
+    │                                 the worker falls back to torch)
     ├── BrokerError (retriable)       Kafka did not answer or refused a request
     └── RequestTimeout (retriable)    no answer arrived for a request in time
 

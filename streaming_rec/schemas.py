@@ -355,6 +355,7 @@ class Recommendation(Message):
     strategy: Strategy
     items: RankedItems = ()
     model_version: Name
+    backend: Name | None = None  # the encoder implementation (onnx-fp32, ...)
     index_version: Count
     index_size: Count
     user_events: Count

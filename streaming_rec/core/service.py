@@ -20,7 +20,7 @@ import numpy as np
 
 from streaming_rec.core import retrieve
 from streaming_rec.core.catalog import Catalog, ItemMeta
-from streaming_rec.core.embedder import Embedder, encode_items
+from streaming_rec.core.embedder import Embedder, backend_name, encode_items
 from streaming_rec.core.filters import ItemFilter
 from streaming_rec.core.index import Hit, VectorIndex
 from streaming_rec.core.learner import BlendLearner, Impression, Impressions
@@ -123,6 +123,12 @@ class Recommender:
         """The encoder's id, recorded with every vector it makes (item vectors, snapshots,
         embedded queries): vectors of different ids are never compared."""
         return self.embedder.name
+
+    @property
+    def backend(self) -> str:
+        """The encoder's implementation (onnx-fp32, torch-cuda-fp16, ...), named in replies
+        beside ``model_version``: backends that share a model id make the same vectors."""
+        return backend_name(self.embedder)
 
     @property
     def index_size(self) -> int:

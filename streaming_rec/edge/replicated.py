@@ -52,6 +52,7 @@ class ReplicatedState:
         # back until it is swapped in with them (flows/sequence.py)
         gate = FactorGate(service) if settings.sequence_model and settings.factor_dim else None
         index_items = IndexItems(service, compute, self._show_index, gate)
+        self.index_items = index_items
         self.sequence: TopicReplica | None = None
         self.sequence_flow: ApplySequenceModel | None = None
         if gate is not None:
@@ -125,6 +126,8 @@ class ReplicatedState:
             "index_version": self.service.index_version,
             "items": self.items.describe(),
             "model": self.service.model_version,
+            "backend": self.service.backend,
+            "model_mismatch": len(self.index_items.mismatched),
             "user_model": self.service.sequence.version if self.service.sequence else None,
         }
 

@@ -151,6 +151,7 @@ class AnswerQueries:
                 received_at,
                 self.service.explore_share,
                 self.clock(),
+                backend=self.service.backend,
             )
             for stage, ms in rec.timings.model_dump().items():
                 self.meter.stage_ms(stage.removesuffix("_ms"), ms)

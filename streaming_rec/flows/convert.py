@@ -77,6 +77,7 @@ def answer_to_recommendation(
     received_at: float,
     explore_share: float = 0.0,
     produced_at: float | None = None,
+    backend: str | None = None,
 ) -> Recommendation:
     """The reply to ``answer``; ``received_at`` and ``produced_at`` (default: now) are Unix
     seconds of the reader's clock."""
@@ -98,6 +99,7 @@ def answer_to_recommendation(
             for s in answer.items
         ],
         model_version=model_version,
+        backend=backend,
         index_version=answer.index_version,
         index_size=answer.index_size,
         user_events=answer.user_events,

@@ -89,7 +89,9 @@ class IndexItems:
     """Applies `item-vectors` batches to the service's index and catalog (the last update of
     each item in a batch wins). ``on_applied(size, version)`` reports the index after each.
     With a ``gate`` (flows/sequence.py), factors newer than the sequence model in use wait
-    for their model instead."""
+    for their model instead. A vector made by another encoder (another model id) is not
+    indexed; ``mismatched`` holds those items until a vector of this model arrives (after
+    an encoder switch, the catalog is embedded again: docs/encoders.md)."""
 
     def __init__(
         self,
@@ -102,10 +104,19 @@ class IndexItems:
         self.compute = compute
         self.on_applied = on_applied
         self.gate = gate
+        self.mismatched: set[str] = set()  # item ids whose latest vector is another model's
 
     async def handle(self, records: list[Record]) -> None:
         """Upsert and delete the items of ``records``."""
         latest = dict(item_vector_updates(records))
+        model = self.service.model_version
+        for item_id, v in list(latest.items()):
+            if v is not None and v.model != model:
+                # made by another encoder: never compared with this one's queries
+                del latest[item_id]
+                self.mismatched.add(item_id)
+            else:
+                self.mismatched.discard(item_id)
         upserts = [
             ((item_meta(v), v.vector, v.factors), v.factors_version)
             for v in latest.values()

@@ -21,7 +21,7 @@ from streaming_rec.bootstrap import (
 )
 from streaming_rec.config import Settings
 from streaming_rec.core.catalog import ItemMeta, item_text
-from streaming_rec.core.embedder import Embedder
+from streaming_rec.core.embedder import Embedder, encode_items
 from streaming_rec.core.factors import Interactions, learn
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.sequence import Histories, fit
@@ -41,7 +41,7 @@ class CatalogVectors:
             for m in movies
         ]
         texts = [item_text(m.title, "", m.genres) for m in movies]
-        self.vectors = np.asarray(self.embedder.encode(texts), dtype=np.float32)
+        self.vectors = np.asarray(encode_items(self.embedder, texts), dtype=np.float32)
 
 
 # settings the replica fixes when it is prepared; every other setting acts at query time

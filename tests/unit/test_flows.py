@@ -25,7 +25,7 @@ from streaming_rec.flows.items import EmbedItems, IndexItems
 from streaming_rec.flows.policy import DeadLetterPolicy, event_time, visible_text
 from streaming_rec.flows.popularity import CountPopularity
 from streaming_rec.flows.ports import NO_TIMESTAMP, Record, direct
-from streaming_rec.schemas import DeadLetter, Recommendation
+from streaming_rec.schemas import DeadLetter, ItemVector, Recommendation
 from tests.unit.test_service import WordEmbedder, service
 
 pytestmark = pytest.mark.unit
@@ -395,3 +395,37 @@ async def test_with_no_hold_an_unknown_item_is_dead_lettered_at_once() -> None:
     original = record("srec.feedback", click("x"), 2)
     await parts.flow.hold(original, UnknownItem("feedback.item_id", "unknown item"))
     assert parts.retried() == [] and [x.offset for x in parts.sink.letters()] == [2]
+
+
+@synchronous
+async def test_vectors_of_another_encoder_are_not_indexed_and_are_counted() -> None:
+    rec = service()
+    vector = rec.embed_items(["space ghost"])[0]
+
+    def message(item_id: str, model: str) -> bytes:
+        return codec.encode_item_vector(
+            ItemVector(
+                item_id=item_id, vector=vector, dim=int(vector.shape[0]), title=item_id,
+                model=model, updated_at=NOW,
+            )
+        )  # fmt: skip
+
+    flow = IndexItems(rec, direct)
+    await flow.handle(
+        [
+            Record("iv", 0, 0, b"same", message("same", rec.model_version)),
+            Record("iv", 0, 1, b"other", message("other", "some-other-model:int8")),
+        ]
+    )
+    assert rec.has_item("same") and not rec.has_item("other")
+    assert flow.mismatched == {"other"}
+    await flow.handle([Record("iv", 0, 2, b"other", message("other", rec.model_version))])
+    assert rec.has_item("other") and flow.mismatched == set()
+
+
+@synchronous
+async def test_a_reply_names_the_encoder_backend_beside_the_model() -> None:
+    parts = Parts()
+    await parts.answer().handle([record("q", query("b1"))])
+    [reply] = parts.sink.replies()
+    assert reply.model_version == "words" and reply.backend == parts.service.backend
