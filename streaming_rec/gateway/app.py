@@ -21,7 +21,7 @@ import hmac
 import ipaddress
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -103,6 +103,52 @@ class BodyLimit:
         await response({"type": "http"}, _nothing, send)
 
 
+class Flight:
+    """How many limited requests are in flight now (shared by Bounded and /health)."""
+
+    now: int = 0
+
+
+class Bounded:
+    """ASGI middleware: at most ``limit`` requests in flight (503 beyond; the page, static
+    files, docs, /health and /metrics are not counted), each timed into the metrics."""
+
+    def __init__(self, app: ASGIApp, limit: int, flight: Flight) -> None:
+        self.app, self.limit, self.flight = app, limit, flight
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        limited = not (path == "/" or path.startswith(UNLIMITED))
+        if limited and self.flight.now >= self.limit:
+            metrics.REFUSED.labels("busy").inc()
+            refusal = JSONResponse(
+                {"detail": f"{self.flight.now} requests in flight (SREC_GATEWAY_MAX_IN_FLIGHT)"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+            return await refusal(scope, receive, send)
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        self.flight.now += limited
+        metrics.IN_FLIGHT.set(self.flight.now)
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.flight.now -= limited
+            metrics.IN_FLIGHT.set(self.flight.now)
+            name = getattr(scope.get("route"), "path", "other")
+            metrics.REQUESTS.labels(name, str(status)).observe(time.perf_counter() - started)
+
+
 async def _nothing() -> Message:
     return {"type": "http.disconnect"}
 
@@ -116,7 +162,7 @@ def create_app(settings: Settings, client: AsyncRecClient | None = None) -> Fast
     rec = client if client is not None else AsyncRecClient(settings)
     key = settings.gateway_api_key.get_secret_value() if settings.gateway_api_key else None
     open_writes = key is None and is_loopback(settings.gateway_host)
-    in_flight = 0
+    flight = Flight()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -143,35 +189,7 @@ def create_app(settings: Settings, client: AsyncRecClient | None = None) -> Fast
     )
     app.state.client = rec
 
-    @app.middleware("http")
-    async def bounded_and_timed(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        nonlocal in_flight
-        path = request.url.path
-        limited = not (path == "/" or path.startswith(UNLIMITED))
-        if limited and in_flight >= settings.gateway_max_in_flight:
-            metrics.REFUSED.labels("busy").inc()
-            return JSONResponse(
-                {"detail": f"{in_flight} requests in flight (SREC_GATEWAY_MAX_IN_FLIGHT)"},
-                status_code=503,
-                headers={"Retry-After": "1"},
-            )
-        started = time.perf_counter()
-        in_flight += limited
-        metrics.IN_FLIGHT.set(in_flight)
-        try:
-            response = await call_next(request)
-        finally:
-            in_flight -= limited
-            metrics.IN_FLIGHT.set(in_flight)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "other")
-        metrics.REQUESTS.labels(name, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
-
+    app.add_middleware(Bounded, limit=settings.gateway_max_in_flight, flight=flight)
     app.add_middleware(BodyLimit, limit=bodies.MAX_BODY_BYTES)
     origins = [o.strip() for o in settings.gateway_cors_origins.split(",") if o.strip()]
     if origins:
@@ -306,7 +324,7 @@ def create_app(settings: Settings, client: AsyncRecClient | None = None) -> Fast
         return {
             "ready": rec.reply_partition is not None,
             "reply_partition": rec.reply_partition,
-            "in_flight": in_flight,
+            "in_flight": flight.now,
             "pending": rec.pending,
             "replies": rec.stats.as_dict(),
             "writes": "key" if key is not None else ("open (loopback)" if open_writes else "off"),
