@@ -11,7 +11,7 @@ import orjson
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from streaming_rec import codec
+from streaming_rec import codec, wire_errors
 from streaming_rec.errors import DecodeError
 from streaming_rec.schemas import (
     EVENTS,
@@ -125,7 +125,8 @@ def test_reasons_are_short_and_human() -> None:
 def test_json_errors_say_why_and_name_the_value_to_blame() -> None:
     with pytest.raises(DecodeError) as caught:
         codec.decode_query(b"[" * 10_000)
-    assert caught.value.reason == f"nests arrays/objects more than {codec.MAX_DEPTH} levels deep"
+    depth = wire_errors.MAX_DEPTH
+    assert caught.value.reason == f"nests arrays/objects more than {depth} levels deep"
     with pytest.raises(DecodeError) as caught:
         codec.decode_query(b'{"request_id": "r", "user_id": "u"')
     assert caught.value.reason.startswith("is not valid JSON: unexpected end of data")
