@@ -124,53 +124,12 @@ def ensure_export(
 
 
 def _export(model_path: str, work: Path) -> None:
-    """Export ``model_path`` into ``work``: model.onnx, tokenizer.json, meta.json."""
+    """Export ``model_path`` into ``work``: model.onnx, tokenizer.json, meta.json; then load
+    the export and check it against torch. Raises ExportError."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.perf_counter()
     try:
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        model = SentenceTransformer(model_path, device="cpu").float().eval()
-        features = _tensors(model.preprocess(PROBES[:2]))
-        names = list(features)
-        wrapper = _pipeline(model, names)
-        max_length = int(model.max_seq_length or 512)
-        batch = torch.export.Dim("batch", min=1, max=65_536)
-        seq = torch.export.Dim("seq", min=1, max=max_length)
-        with torch.no_grad(), _quiet():
-            torch.onnx.export(
-                wrapper,
-                tuple(features[n] for n in names),
-                str(work / FP32_FILE),
-                input_names=names,
-                output_names=["sentence_vector"],
-                dynamic_shapes=(({0: batch, 1: seq},) * len(names),),  # one entry: *tensors
-                dynamo=True,
-                external_data=False,
-                verbose=False,
-            )
-        tokenizer = model.tokenizer
-        source = Path(model_path) / TOKENIZER_FILE
-        if source.exists():
-            shutil.copyfile(source, work / TOKENIZER_FILE)
-        else:  # a fast tokenizer can write its tokenizer.json
-            tokenizer.backend_tokenizer.save(str(work / TOKENIZER_FILE))
-        dim = model.get_embedding_dimension()
-        meta = {
-            "model_path": model_path,
-            "dim": int(dim) if dim is not None else None,
-            "max_seq_length": max_length,
-            "pad_id": int(tokenizer.pad_token_id or 0),
-            "pad_token": str(tokenizer.pad_token or "[PAD]"),
-            "inputs": names,
-            "versions": library_versions(),
-            "export_s": 0.0,
-        }
-        (work / "meta.partial.json").write_text(json.dumps(meta), encoding="utf-8")
-        reference = model.encode(
-            PROBES, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
+        meta, reference = _export_files(model_path, work)
     except Exception as exc:  # any failure of the exporter stack is an ExportError
         raise ExportError(f"ONNX export of {model_path} failed: {exc!r}"[:500]) from exc
     (work / "meta.partial.json").rename(work / META_FILE)
@@ -191,6 +150,55 @@ def _export(model_path: str, work: Path) -> None:
         meta["export_s"],
         cosine,
     )
+
+
+def _export_files(model_path: str, work: Path) -> tuple[dict[str, Any], np.ndarray]:
+    """torch.onnx.export (dynamo) of the whole sentence-transformers pipeline into ``work``,
+    its tokenizer and meta.partial.json; returns the meta and torch's vectors of PROBES,
+    (len(PROBES), d) float32, L2-normalised. Raises whatever the exporter stack raises."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(model_path, device="cpu").float().eval()
+    features = _tensors(model.preprocess(PROBES[:2]))
+    names = list(features)
+    max_length = int(model.max_seq_length or 512)
+    batch = torch.export.Dim("batch", min=1, max=65_536)
+    seq = torch.export.Dim("seq", min=1, max=max_length)
+    with torch.no_grad(), _quiet():
+        torch.onnx.export(
+            _pipeline(model, names),
+            tuple(features[n] for n in names),
+            str(work / FP32_FILE),
+            input_names=names,
+            output_names=["sentence_vector"],
+            dynamic_shapes=(({0: batch, 1: seq},) * len(names),),  # one entry: *tensors
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+    tokenizer = model.tokenizer
+    source = Path(model_path) / TOKENIZER_FILE
+    if source.exists():
+        shutil.copyfile(source, work / TOKENIZER_FILE)
+    else:  # a fast tokenizer can write its tokenizer.json
+        tokenizer.backend_tokenizer.save(str(work / TOKENIZER_FILE))
+    dim = model.get_embedding_dimension()
+    meta: dict[str, Any] = {
+        "model_path": model_path,
+        "dim": int(dim) if dim is not None else None,
+        "max_seq_length": max_length,
+        "pad_id": int(tokenizer.pad_token_id or 0),
+        "pad_token": str(tokenizer.pad_token or "[PAD]"),
+        "inputs": names,
+        "versions": library_versions(),
+        "export_s": 0.0,
+    }
+    (work / "meta.partial.json").write_text(json.dumps(meta), encoding="utf-8")
+    reference = model.encode(
+        PROBES, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    return meta, np.asarray(reference, dtype=np.float32)
 
 
 def _quantize(folder: Path) -> None:

@@ -34,6 +34,18 @@ Hold = Callable[[Record, UnknownItem], Awaitable[None]]
 """Keeps a record whose item is not indexed yet, to try it again later."""
 
 
+@dataclasses.dataclass
+class _Batch:
+    """What one batch of feedback does: per user, the record of their last event and their
+    state (None: forgotten); the users forgotten; the (request_id, item_id) pairs of
+    positive events for the blend learner; how many events were applied."""
+
+    updated: dict[bytes, tuple[Record, UserState | None]] = dataclasses.field(default_factory=dict)
+    forgets: dict[bytes, Record] = dataclasses.field(default_factory=dict)
+    labels: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    applied: int = 0
+
+
 class ApplyFeedback:
     """The feedback flow. ``handle(records)`` applies one batch: each user's state is
     written once per batch (one changelog record, in the partition of its last event)."""
@@ -70,68 +82,72 @@ class ApplyFeedback:
         if not records:
             return
         now = self.clock()
-        # per user: the record of their last event in the batch and their state (None: forgotten)
-        updated: dict[bytes, tuple[Record, UserState | None]] = {}
-        forgets: dict[bytes, Record] = {}  # users forgotten in this batch, by key
-        labels: list[tuple[str, str]] = []  # (request_id, item_id) of positive events
-        applied = 0
+        batch = _Batch()
         for record in records:
             try:
-                if is_forget(record):
-                    key = forgotten_user(record).encode()
-                    updated[key] = (record, None)
-                    forgets[key] = record
-                    continue
-                accepted = read_feedback(record, self.service.has_item, now, self.max_skew_s)
-                fb = accepted.feedback
-                key = fb.user_id.encode()
-                if key in updated:
-                    last = updated[key][1]
-                    state = last if last is not None else UserState(fb.user_id)
-                else:
-                    state = self.states.load(self.users.get(key), fb.user_id)
-                if state.already_applied(*record.where):
-                    # delivered again after a crash: the state already counts it
-                    self.meter.messages(record.topic, "redelivered")
-                    continue
-                if state.has_event(fb.event_id):
-                    # a client's retry (a new record, the same event_id): applied already
-                    self.meter.messages(record.topic, "duplicate")
-                    continue
-                state = self.service.apply_feedback(state, fb.item_id, fb.event, accepted.ts)
-                state = state.with_event_id(fb.event_id)
-                updated[key] = (record, dataclasses.replace(state, applied=record.where))
+                self._take(record, now, batch)
             except UnknownItem as exc:
                 if self.hold is not None:
                     await self.hold(record, exc)
                     self.meter.messages(record.topic, "held")
                 else:
                     await self.policy.reject(record, exc)
-                continue
             except Exception as exc:  # a bad message, or a bug on this one record
                 await self.policy.reject(record, exc)
-                continue
-            applied += 1
-            if fb.request_id is not None and self.event_weights[fb.event] > 0:
-                labels.append((fb.request_id, fb.item_id))
-        for key, record in forgets.items():  # first: a later event starts a new state
+        await self._write(batch)
+        self.meter.messages(records[0].topic, "ok", batch.applied)
+        if batch.labels:
+            learned: int = await self.compute(self.service.learn, batch.labels)
+            if learned:
+                self.on_learned()
+
+    def _take(self, record: Record, now: float, batch: _Batch) -> None:
+        """Fold one record into ``batch``. Raises UnknownItem, DecodeError, or whatever
+        handling this one record raised."""
+        if is_forget(record):
+            key = forgotten_user(record).encode()
+            batch.updated[key] = (record, None)
+            batch.forgets[key] = record
+            return
+        accepted = read_feedback(record, self.service.has_item, now, self.max_skew_s)
+        fb = accepted.feedback
+        key = fb.user_id.encode()
+        if key in batch.updated:
+            last = batch.updated[key][1]
+            state = last if last is not None else UserState(fb.user_id)
+        else:
+            state = self.states.load(self.users.get(key), fb.user_id)
+        if state.already_applied(*record.where):
+            # delivered again after a crash: the state already counts it
+            self.meter.messages(record.topic, "redelivered")
+            return
+        if state.has_event(fb.event_id):
+            # a client's retry (a new record, the same event_id): applied already
+            self.meter.messages(record.topic, "duplicate")
+            return
+        state = self.service.apply_feedback(state, fb.item_id, fb.event, accepted.ts)
+        state = state.with_event_id(fb.event_id)
+        batch.updated[key] = (record, dataclasses.replace(state, applied=record.where))
+        batch.applied += 1
+        if fb.request_id is not None and self.event_weights[fb.event] > 0:
+            batch.labels.append((fb.request_id, fb.item_id))
+
+    async def _write(self, batch: _Batch) -> None:
+        """Forget first (a later event in the batch starts a new state), then write each
+        user's state once, in the partition of its last event."""
+        for key, record in batch.forgets.items():
             try:
                 await self._forget(key, record)
             except Exception as exc:
                 await self.policy.reject(record, exc)
-        for key, (record, kept) in updated.items():
+        for key, (record, kept) in batch.updated.items():
             if kept is None:
                 continue  # forgotten, no event after
             try:
                 self.users.put(key, self.states.store(kept), record)
             except Exception as exc:  # never crash-loop on one user's state
-                applied -= 1
+                batch.applied -= 1
                 await self.policy.reject(record, exc)
-        self.meter.messages(records[0].topic, "ok", applied)
-        if labels:
-            learned: int = await self.compute(self.service.learn, labels)
-            if learned:
-                self.on_learned()
 
     async def _forget(self, key: bytes, record: Record) -> None:
         """Delete the user's state (changelog tombstone) and what the worker keeps of them."""

@@ -35,10 +35,10 @@ from streaming_rec.core.facets import Vocabulary
 from streaming_rec.core.filters import Condition, ItemFilter, Scalar
 from streaming_rec.core.understand import lexicon as lx
 from streaming_rec.core.understand import numbers as nb
-from streaming_rec.core.understand.text import CJK, key, normalize, stem, words
+from streaming_rec.core.understand.matcher import Matcher, Target
+from streaming_rec.core.understand.text import CJK, normalize, stem, words
 
 _CONNECTOR = re.compile(r"^[\s,/&、]*(?:and|or|和|或|与|或者|及|以及)?[\s,/&、]*$")
-_SKIP_VALUES = frozenset({"the", "and", "for", "new", "other", "none", "unknown", "yes", "no"})
 
 
 @dataclass(frozen=True)
@@ -63,100 +63,18 @@ class Understood:
     recency: bool = False
 
 
-@dataclass(frozen=True)
-class _Target:
-    kind: str  # "category", "bool" or "value"
-    name: str  # category (lower-cased) or attribute name
-    value: str = ""  # a string attribute's folded value
-    numeric: bool = False  # a boolean concept stored as a number (a discount rate)
-    label: str = ""
-
-
-class _Matcher:
-    """Lookup tables compiled from one vocabulary version."""
-
-    def __init__(self, vocab: Vocabulary) -> None:
-        self.version = vocab.version
-        self.en: dict[tuple[str, ...], _Target] = {}
-        self.zh: dict[str, _Target] = {}
-        by_key = {key(display): lower for lower, display in vocab.categories.items()}
-        for group in lx.CATEGORY_CONCEPTS:
-            en = [key(f) for f in group if not CJK.search(f)]
-            hit = next((by_key[k] for k in en if k in by_key), None)
-            if hit is not None:
-                for form in group:
-                    self._add(form, _Target("category", hit, label=vocab.categories[hit]))
-        for k, lower in by_key.items():  # the catalog's own names win over the lexicon's
-            self._add(k, _Target("category", lower, label=vocab.categories[lower]), True)
-        attr_keys = {key(n): n for n in (*vocab.numbers, *vocab.booleans)}
-        for names, phrases in lx.BOOL_CONCEPTS:
-            attr = next((attr_keys[key(n)] for n in names if key(n) in attr_keys), None)
-            if attr is not None:
-                numeric = attr not in vocab.booleans
-                for phrase in phrases:
-                    self._add(phrase, _Target("bool", attr, numeric=numeric, label=attr))
-        for name in vocab.booleans:
-            self._add(name, _Target("bool", name, label=name))
-        for name, values in vocab.strings.items():
-            for folded, display in values.items():
-                k = key(folded)
-                if len(k) >= 3 and k not in _SKIP_VALUES and not k.replace(" ", "").isdigit():
-                    label = f"{name}: {display}"
-                    self._add(folded, _Target("value", name, folded, label=label), False)
-        self.max_en = max((len(k) for k in self.en), default=1)
-        self.max_zh = max((len(k) for k in self.zh), default=1)
-        self.numbers = vocab.numbers
-        self.name_words = {n: set(key(n).split()) for n in vocab.numbers}
-        self.year = next(
-            (n for n in vocab.numbers if key(n) in {key(y) for y in lx.YEAR_NAMES}),
-            next((n for n, w in self.name_words.items() if "year" in w), None),
-        )
-        prices = {key(p) for p in lx.PRICE_NAMES}
-        self.price = next((n for n in vocab.numbers if key(n) in prices), None) or next(
-            (n for n, w in self.name_words.items() if w & {"price", "cost"}), None
-        )
-
-    def _add(self, term: str, target: _Target, replace: bool = False) -> None:
-        k = key(term)
-        if not k:
-            return
-        if CJK.fullmatch(k.replace(" ", "")):
-            if replace or k.replace(" ", "") not in self.zh:
-                self.zh[k.replace(" ", "")] = target
-        elif not CJK.search(k):
-            t = tuple(k.split())
-            if replace or t not in self.en:
-                self.en[t] = target
-
-    def attribute_for(self, q: nb.Quantity, near: set[str]) -> str | None:
-        """The numeric attribute an amount constrains (None when unclear)."""
-        if q.currency:
-            return self.price
-        named = [n for n, w in self.name_words.items() if w & near]
-        if q.unit is not None:
-            unit_words = set(lx.UNITS.get(q.unit, (q.unit,)))
-            fits = [n for n, w in self.name_words.items() if w & unit_words]
-            both = [n for n in fits if n in named]
-            if len(both) == 1:
-                return both[0]
-            return fits[0] if len(fits) == 1 else None
-        if len(named) == 1:
-            return named[0]
-        return self.price if not named else None
-
-
 class Understander:
     """Parses queries against a vocabulary, keeping the compiled matcher between calls.
     Not thread-safe (one per service, used on its compute thread)."""
 
     def __init__(self) -> None:
-        self._matcher: _Matcher | None = None
+        self._matcher: Matcher | None = None
 
     def understand(self, text: str, vocab: Vocabulary, now: float) -> Understood:
         """The parse of ``text`` (any string) against ``vocab``; ``now`` (Unix s) anchors
         time windows. Never raises on the text."""
         if self._matcher is None or self._matcher.version != vocab.version:
-            self._matcher = _Matcher(vocab)
+            self._matcher = Matcher(vocab)
         return _Parse(text, self._matcher, vocab, now).result()
 
 
@@ -167,7 +85,7 @@ def _fmt(value: float) -> str:
 class _Parse:
     """One query's parse (state while reading it)."""
 
-    def __init__(self, text: str, matcher: _Matcher, vocab: Vocabulary, now: float) -> None:
+    def __init__(self, text: str, matcher: Matcher, vocab: Vocabulary, now: float) -> None:
         self.original = text
         self.s = nb.digits(normalize(text))
         self.m = matcher
@@ -400,7 +318,7 @@ class _Parse:
         return 1
 
     # --- targets --------------------------------------------------------------------------
-    def apply(self, target: _Target, start: int, end: int, negated: bool) -> None:
+    def apply(self, target: Target, start: int, end: int, negated: bool) -> None:
         if target.kind == "category":
             if negated:
                 self.excluded.add(target.name)
