@@ -1,6 +1,11 @@
-"""The HTTP gateway as a process of its own (`streaming-rec gateway`) in front of the real
+"""The HTTP gateway as a process of its own (`streaming-rec gateway`) in front of a real
 worker: asks, feeds, feedback retried with its event_id, forgetting a user, the catalog,
-a 504, the health and metrics pages."""
+a 504, the health and metrics pages.
+
+The gateway's stack has topics and a worker of its own (a 1,000-movie part of ML-1M:
+every horror, animation and children's film and the first others), so the clicks here and
+in test_browser.py never reach the session worker's popular-now, which other tests read
+as a cold start's feed."""
 
 from __future__ import annotations
 
@@ -18,9 +23,16 @@ import pytest
 
 from streaming_rec import codec
 from streaming_rec.config import Settings
+from streaming_rec.edge.client import RecClient
 from streaming_rec.schemas import Recommendation
 from streaming_rec_dev.datasets.movielens import Movie
-from streaming_rec_dev.devstack import ROOT, WorkerProcess, free_port_pair, worker_env
+from streaming_rec_dev.devstack import (
+    ROOT,
+    WorkerProcess,
+    free_port_pair,
+    fresh_topics,
+    worker_env,
+)
 from tests.integration.test_loop import genre_share
 
 pytestmark = pytest.mark.integration
@@ -73,21 +85,43 @@ class Gateway:
         return reply
 
 
+GENRES = {"Horror", "Animation", "Children's"}
+
+
+def catalog(movies: list[Movie], size: int = 1000) -> list[Movie]:
+    """Every movie in GENRES, then the first others, ``size`` in all."""
+    chosen = [m for m in movies if GENRES & set(m.genres)]
+    others = [m for m in movies if not GENRES & set(m.genres)]
+    return chosen + others[: max(0, size - len(chosen))]
+
+
 @pytest.fixture(scope="session")
 def gateway(
-    settings: Settings, worker: WorkerProcess, tmp_path_factory: pytest.TempPathFactory
+    kafka_bootstrap: str, movies: list[Movie], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
-    """`streaming-rec gateway` on a free loopback port, beside the session's worker."""
+    """`streaming-rec gateway` on a free loopback port, with a worker and topics of its own."""
+    folder = tmp_path_factory.mktemp("gateway-stack")
+    settings = fresh_topics(kafka_bootstrap, folder / "worker", "gw")
+    items = catalog(movies)
+    with RecClient(settings, listen=False, bulk=True) as loader:
+        for movie in items:
+            loader.upsert_item(movie.as_item())
+        loader.flush()
+    worker = WorkerProcess(
+        worker_env(settings, "gateway-worker"), folder / "worker.log", settings.web_port
+    )
     port = free_port_pair()
     env = worker_env(settings, "test-gateway", SREC_GATEWAY_PORT=str(port))
-    log = tmp_path_factory.mktemp("gateway-logs") / "gateway.log"
-    process = WorkerProcess(env, log, port, command="gateway")
-    process.start()
+    process = WorkerProcess(env, folder / "gateway.log", port, command="gateway")
     try:
+        worker.start()
+        worker.wait_ready(min_items=len(items), timeout=300)
+        process.start()
         process.wait_ready(timeout=60)
         yield Gateway(process, settings)
     finally:
         process.stop(timeout=30)
+        worker.stop(timeout=30)
 
 
 def test_an_http_ask_is_answered_with_the_topics_reply(
@@ -129,10 +163,8 @@ def test_a_retried_feedback_event_is_applied_once(gateway: Gateway, movies: list
     assert gateway.feed(user).user_events == 2 == reply.user_events
 
 
-def test_a_forgotten_user_is_a_cold_start_user_again(
-    gateway: Gateway, movies: list[Movie], settings: Settings
-) -> None:
-    horror = [m.item_id for m in movies if m.genres == ("Horror",)][:3]
+def test_a_forgotten_user_is_a_cold_start_user_again(gateway: Gateway, movies: list[Movie]) -> None:
+    horror = [m.item_id for m in movies if m.genres == ("Horror",)][:3]  # in the catalog
     for user, forget in (
         (f"u-forget-http-{uuid.uuid4().hex[:6]}", "http"),
         (f"u-forget-cli-{uuid.uuid4().hex[:6]}", "cli"),
@@ -147,7 +179,7 @@ def test_a_forgotten_user_is_a_cold_start_user_again(
         else:
             subprocess.run(
                 [sys.executable, "-m", "streaming_rec", "forget", user],
-                env=worker_env(settings),
+                env=worker_env(gateway.settings),
                 cwd=ROOT,
                 check=True,
                 capture_output=True,
