@@ -4,6 +4,9 @@ key or loopback, a bounded body, 504 on timeout, event ids set for retries."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 import warnings
 from typing import Any
 
@@ -142,6 +145,29 @@ def test_writes_need_the_key_when_one_is_set_and_are_off_beyond_loopback_without
     with gateway(FakeClient()) as http:  # loopback, no key: a developer's machine
         assert http.post("/feedback", json=fb).status_code == 202
     assert is_loopback("127.0.0.1") and is_loopback("::1") and not is_loopback("0.0.0.0")
+
+
+class SlowClient(FakeClient):
+    async def wait(self, request_id: str, timeout: float) -> Recommendation:
+        await asyncio.sleep(1.0)
+        return await super().wait(request_id, timeout)
+
+
+def test_past_the_in_flight_bound_a_request_is_refused_with_503() -> None:
+    with gateway(SlowClient(), gateway_max_in_flight=1) as http:
+        slow: list[int] = []
+        first = threading.Thread(
+            target=lambda: slow.append(
+                http.post("/recommendations", json={"user_id": "al"}).status_code
+            )
+        )
+        first.start()
+        time.sleep(0.3)  # the first is waiting for its answer
+        refused = http.post("/recommendations", json={"user_id": "bo"})
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert http.get("/health").json()["in_flight"] == 1  # /health is not counted
+        first.join()
+        assert slow == [200]
 
 
 def test_a_body_over_one_mib_is_refused_with_413() -> None:
