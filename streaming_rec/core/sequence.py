@@ -46,6 +46,9 @@ from streaming_rec.core.user_state import Event, VectorLookup
 
 NEGATIVE_EVENTS = frozenset({"dislike"})
 """Events whose items form the 'negative' block of the features."""
+WINDOW = 200
+"""Newest events the features read (the means are over them): bounds the query-time cost
+of a long history; training uses the same sliding window."""
 
 _MAGIC = b"SRSQ1"
 
@@ -58,7 +61,8 @@ def feature_count(dim: int, lags: int) -> int:
 def feature_rows(
     factors: np.ndarray, negative: np.ndarray, lags: int, half_life_events: float
 ) -> np.ndarray:
-    """z of every prefix of one history: row t describes ``factors[: t + 1]``.
+    """z of every prefix of one history: row t describes ``factors[: t + 1]`` (its last
+    WINDOW entries).
 
     factors: (n, d) float32, the history's item factors oldest first; negative: (n,) bool.
     Returns (n, F) float32 (F = :func:`feature_count`). Raises ValueError when the two
@@ -73,28 +77,37 @@ def feature_rows(
     x = factors.astype(np.float64)
     for k in range(min(lags, n)):
         out[k:, k * dim : (k + 1) * dim] = x[: n - k]
-    counts = np.arange(1, n + 1, dtype=np.float64)[:, None]
-    out[:, lags * dim : (lags + 1) * dim] = np.cumsum(x, axis=0) / counts
+    counts = np.minimum(np.arange(1, n + 1, dtype=np.float64), WINDOW)[:, None]
+    out[:, lags * dim : (lags + 1) * dim] = _windowed(np.cumsum(x, axis=0)) / counts
     w = 0.5 ** (1.0 / half_life_events)
     decayed = lfilter([1.0], [1.0, -w], x, axis=0)
     norm = lfilter([1.0], [1.0, -w], np.ones(n))[:, None]
     out[:, (lags + 1) * dim : (lags + 2) * dim] = decayed / norm
     neg = negative.astype(np.float64)[:, None]
-    neg_sum = np.cumsum(x * neg, axis=0)
-    out[:, (lags + 2) * dim : (lags + 3) * dim] = neg_sum / np.maximum(np.cumsum(neg, axis=0), 1)
+    neg_sum = _windowed(np.cumsum(x * neg, axis=0))
+    neg_count = _windowed(np.cumsum(neg, axis=0))
+    out[:, (lags + 2) * dim : (lags + 3) * dim] = neg_sum / np.maximum(neg_count, 1)
     out[:, -1] = 1.0
+    return out
+
+
+def _windowed(cumulative: np.ndarray) -> np.ndarray:
+    """Running sums over the last WINDOW rows, from running sums over all rows."""
+    out = cumulative.copy()
+    out[WINDOW:] -= cumulative[:-WINDOW]
     return out
 
 
 def features(
     factors: np.ndarray, negative: np.ndarray, lags: int, half_life_events: float
 ) -> np.ndarray:
-    """z of one whole history (the last row of :func:`feature_rows`, in O(n·d)).
+    """z of one whole history (the last row of :func:`feature_rows`, in O(WINDOW·d)).
 
     factors: (n, d) float32 oldest first; negative: (n,) bool. Returns (F,) float32."""
+    if negative.shape != (factors.shape[0],):
+        raise ValueError(f"negative has shape {negative.shape}, expected ({factors.shape[0]},)")
+    factors, negative = factors[-WINDOW:], negative[-WINDOW:]
     n, dim = factors.shape
-    if negative.shape != (n,):
-        raise ValueError(f"negative has shape {negative.shape}, expected ({n},)")
     z = np.zeros(feature_count(dim, lags), dtype=np.float32)
     z[-1] = 1.0
     if n == 0:
@@ -153,6 +166,7 @@ class SequenceModel:
                 "lags": self.lags,
                 "half_life_events": self.half_life_events,
                 "shape": list(self.weights.shape),
+                "window": WINDOW,
             }
         )
         body = np.ascontiguousarray(self.weights, dtype="<f4").tobytes()
@@ -168,6 +182,8 @@ class SequenceModel:
         try:
             header = orjson.loads(raw[start : start + size])
             rows, cols = (int(v) for v in header["shape"])
+            if int(header.get("window", WINDOW)) != WINDOW:
+                raise ValueError(f"window {header['window']} != {WINDOW}")
             body = np.frombuffer(raw, dtype="<f4", offset=start + size)
             if body.size != rows * cols:
                 raise ValueError(f"{body.size} weights for shape ({rows}, {cols})")
@@ -263,6 +279,7 @@ def history_inputs(
     """The encoder's input for one user: the factors (the part after ``content_dim`` of
     each indexed item's vector, (n, d) float32, oldest first) and the negative flags
     ((n,) bool) of the history entries whose item is indexed; None when none is."""
+    history = history[-WINDOW:]
     if not history:
         return None
     found, vectors = lookup([e.item_id for e in history])

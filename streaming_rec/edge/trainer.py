@@ -1,16 +1,21 @@
-"""The trainer: learns collaborative item factors from `feedback` and publishes them.
+"""The trainer: learns collaborative item factors and the sequence model from `feedback`
+and publishes them.
 
     feedback ─► (all partitions) interactions ─┐  every SREC_TRAINER_INTERVAL_S:
-    item-vectors ─► (all partitions) items ────┴► SVD → v_f, ridge map v_c → v_f
-                                                   ─► item-vectors (items with new v_f)
+             └► each user's ordered history ───┤  SVD → v_f, ridge map v_c → v_f,
+    item-vectors ─► (all partitions) items ────┴► the sequence model over v_f (version V)
+                                                   ─► item-vectors (v_f, factors_version V)
+                                                   ─► sequence-models (V, in parts)
 
 An item-vectors message without factors (a new or re-embedded item) is answered at once
 with its learned factors, or with factors predicted from its content by the last map, so
-a new item is retrievable in both parts before anyone clicks it. The trainer's own
-messages come back with factors and are only recorded. Fitting runs in a thread, off
-the event loop, in its own process: it never stalls the workers' query path. The trainer
-rebuilds its statistics from the start of `feedback` when it starts (the topic's retention
-bounds what it learns from).
+a new item is retrievable in both parts before anyone clicks it. The sequence model
+(SREC_SEQUENCE_MODEL, core/sequence.py) is fitted in closed form on the new factors and
+sent after them, naming where item-vectors ended: workers swap both in together
+(flows/sequence.py). The trainer's own messages come back with factors and are only
+recorded. Fitting runs in a thread, off the event loop, in its own process: it never
+stalls the workers' query path. The trainer rebuilds its statistics from the start of
+`feedback` when it starts (the topic's retention bounds what it learns from).
 """
 
 from __future__ import annotations

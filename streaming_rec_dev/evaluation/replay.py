@@ -316,10 +316,24 @@ def _replica(
 ) -> dict[str, list[str]]:
     """The in-process replica of a worker (offline.py) under ``model_settings``, trained
     as the trainer does on ``split.train``: one empty query per user."""
-    from streaming_rec_dev.evaluation.offline import CatalogVectors, recommend_offline
+    from streaming_rec_dev.evaluation.offline import recommend_offline
 
     settings = load_settings(**model_settings)
-    return recommend_offline(settings, CatalogVectors(settings, movies), split.train, users)
+    return recommend_offline(settings, _catalog(settings, movies), split.train, users)
+
+
+_CATALOGS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+
+
+def _catalog(settings: Settings, movies: Sequence[Movie]) -> Any:
+    """The catalog embedded once per encoder (the replicas of one run share it)."""
+    from streaming_rec_dev.evaluation.offline import CatalogVectors
+
+    key = (settings.model, settings.encoder, tuple(m.item_id for m in movies))
+    if key not in _CATALOGS:
+        _CATALOGS.clear()
+        _CATALOGS[key] = CatalogVectors(settings, movies)
+    return _CATALOGS[key]
 
 
 def _content_only(
@@ -328,10 +342,10 @@ def _content_only(
     """The ablation without collaborative factors (SREC_FACTOR_DIM=0): the text embeddings
     and the same user update rule, answered by the in-process replica of the worker
     (offline.py; on the test split it agrees with the live worker, see --offline-check)."""
-    from streaming_rec_dev.evaluation.offline import CatalogVectors, recommend_offline
+    from streaming_rec_dev.evaluation.offline import recommend_offline
 
     content = load_settings(**{**model_settings, "factor_dim": "0"})
-    return recommend_offline(content, CatalogVectors(content, movies), split.train, users)
+    return recommend_offline(content, _catalog(content, movies), split.train, users)
 
 
 def _offline_check(
@@ -344,10 +358,10 @@ def _offline_check(
 ) -> dict[str, Any]:
     """The in-process replica used for tuning (offline.py), run on the test split: how
     often its top-10 equals the live worker's, and its NDCG@10 (positive cases)."""
-    from streaming_rec_dev.evaluation.offline import CatalogVectors, recommend_offline
+    from streaming_rec_dev.evaluation.offline import recommend_offline
 
     as_worker = load_settings(**model_settings)
-    recs = recommend_offline(as_worker, CatalogVectors(as_worker, movies), split.train, users)
+    recs = recommend_offline(as_worker, _catalog(as_worker, movies), split.train, users)
     held = {u: i.item_id for u, i in split.positive_test().items()}
     same = sum(recs.get(u) == ours.get(u) for u in users) / max(len(users), 1)
     ndcg = metrics.summarize(recs, held, pct, len(movies))["ndcg@10"]

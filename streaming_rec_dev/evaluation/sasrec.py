@@ -156,15 +156,14 @@ def recommend(
         total = 0.0
         for start in range(0, len(order), cfg.batch):
             x, y = _windows([fit_seqs[i] for i in order[start : start + cfg.batch]], cfg.max_len)
-            logits = model(torch.from_numpy(x)) @ model.item.weight.T
-            loss = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), torch.from_numpy(y).reshape(-1),
-                ignore_index=0,
-            )  # fmt: skip
+            target = torch.from_numpy(y)
+            states = model(torch.from_numpy(x))[target > 0]  # padding has no target: skipped
+            logits = states @ model.item.weight.T
+            loss = torch.nn.functional.cross_entropy(logits, target[target > 0])
             optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
-            total += float(loss)
+            total += float(loss.detach())
         epoch += 1
         if epoch % cfg.eval_every and epoch < cfg.max_epochs:
             continue

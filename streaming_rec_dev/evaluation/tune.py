@@ -23,7 +23,7 @@ import orjson
 from streaming_rec.config import load_settings
 from streaming_rec_dev.datasets.movielens import load_movies, load_ratings
 from streaming_rec_dev.evaluation import baselines, metrics
-from streaming_rec_dev.evaluation.offline import CatalogVectors, OfflineReplica
+from streaming_rec_dev.evaluation.offline import PREPARED, CatalogVectors, OfflineReplica
 from streaming_rec_dev.evaluation.split import interactions, leave_last_out, validation
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,9 @@ def tune(
     the whole grid)."""
     movies, split, items, users, held, data, pct = _validation(dataset, cases)
     most_popular = metrics.summarize(baselines.most_popular(data), held, pct, len(items))
-    base = load_settings(**EVAL_BASE)
+    # the replica is prepared once, with the start's prepared settings (factor_dim, …)
+    prepared = {k: v for k, v in (start or {}).items() if k in PREPARED}
+    base = load_settings(**EVAL_BASE, **prepared)
     replica = OfflineReplica(base, CatalogVectors(base, movies), split.train)
     trials: list[dict[str, Any]] = []
 
@@ -78,7 +80,7 @@ def tune(
             if trial["key"] == key:
                 return float(trial["ndcg@10"])
         started = time.monotonic()
-        recs = replica.recommend(load_settings(**EVAL_BASE, **params), users)
+        recs = replica.recommend(load_settings(**{**EVAL_BASE, **prepared, **params}), users)
         result = metrics.summarize(recs, held, pct, len(items))
         trials.append({"key": key, "params": dict(params), **result})
         log.info(

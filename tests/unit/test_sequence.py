@@ -9,6 +9,7 @@ import pytest
 
 from streaming_rec.core.catalog import ItemMeta
 from streaming_rec.core.sequence import (
+    WINDOW,
     Accumulator,
     Histories,
     SequenceModel,
@@ -30,7 +31,7 @@ def _factors(n: int, dim: int, seed: int = 0) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("n", [0, 1, 3, 9, 40])
+@pytest.mark.parametrize("n", [0, 1, 3, 9, 40, WINDOW + 37])
 def test_served_features_equal_the_last_trained_row(n: int) -> None:
     x = _factors(max(n, 1), 6)[:n]
     negative = np.arange(n) % 4 == 1
@@ -39,6 +40,9 @@ def test_served_features_equal_the_last_trained_row(n: int) -> None:
     assert rows.shape == (n, feature_count(6, 4)) and served.shape == (feature_count(6, 4),)
     if n:
         np.testing.assert_allclose(rows[-1], served, atol=1e-5)
+        # a history longer than the window is read through its last WINDOW entries
+        tail = features(x[-WINDOW:], negative[-WINDOW:], lags=4, half_life_events=3.0)
+        np.testing.assert_allclose(served, tail, atol=1e-5)
         # row t sees only the prefix: the features of x[:t+1] alone
         t = n // 2
         np.testing.assert_allclose(
