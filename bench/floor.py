@@ -14,7 +14,7 @@ BATCHES = (1, 8, 32, 64, 128)
 
 def request(text: str, user: str = "floor-user") -> Any:
     """A request as the worker builds it for a user with no history."""
-    from streaming_rec.core.service import Request
+    from streaming_rec.core.requests import Request
     from streaming_rec.core.user_state import UserState
 
     return Request(uuid.uuid4().hex, user, text, k=10, user=UserState(user))

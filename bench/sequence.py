@@ -29,8 +29,9 @@ from streaming_rec.core.catalog import ItemMeta
 from streaming_rec.core.hnsw import HnswIndex
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.ranker import RankingWeights
+from streaming_rec.core.requests import Request
 from streaming_rec.core.sequence import SequenceModel, feature_count
-from streaming_rec.core.service import Recommender, Request
+from streaming_rec.core.service import Recommender
 from streaming_rec.core.user_state import UpdateRule, UserState
 
 CONTENT, FACTORS, ITEMS, LAGS = 384, 128, 3883, 8

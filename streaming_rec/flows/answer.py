@@ -18,7 +18,8 @@ import numpy as np
 
 from streaming_rec import codec
 from streaming_rec.core.offsets import PartitionOffset
-from streaming_rec.core.service import Answer, Recommender, Request
+from streaming_rec.core.requests import Answer, Request
+from streaming_rec.core.service import Recommender
 from streaming_rec.errors import DecodeError
 from streaming_rec.flows.convert import (
     StateCache,

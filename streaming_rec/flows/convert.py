@@ -11,7 +11,7 @@ import numpy as np
 from streaming_rec import codec
 from streaming_rec.core.catalog import ItemMeta
 from streaming_rec.core.offsets import PartitionOffset
-from streaming_rec.core.service import Answer, Request
+from streaming_rec.core.requests import Answer, Request
 from streaming_rec.core.user_state import Event, UserState
 from streaming_rec.errors import BadMessage
 from streaming_rec.flows.understood import filter_from_wire, understood_to_wire

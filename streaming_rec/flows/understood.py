@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from streaming_rec.core.filters import OPS, Condition, ItemFilter
-from streaming_rec.core.service import Answer
+from streaming_rec.core.requests import Answer
 from streaming_rec.schemas import AttributeCondition, Filters, Understood, UnderstoodFacet
 
 _WIRE_OPS = ("eq", "one_of", "none_of", "gt", "gte", "lt", "lte")

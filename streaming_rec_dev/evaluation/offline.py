@@ -24,8 +24,8 @@ from streaming_rec.core.catalog import ItemMeta, item_text
 from streaming_rec.core.embedder import Embedder, encode_items
 from streaming_rec.core.factors import Interactions, learn
 from streaming_rec.core.popularity import Popularity
+from streaming_rec.core.requests import Request
 from streaming_rec.core.sequence import Histories, fit
-from streaming_rec.core.service import Request
 from streaming_rec.core.user_state import UserState
 from streaming_rec_dev.datasets.movielens import Movie
 from streaming_rec_dev.evaluation.split import Interaction

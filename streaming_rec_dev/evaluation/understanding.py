@@ -22,7 +22,8 @@ from typing import Any
 from streaming_rec.bootstrap import build_recommender
 from streaming_rec.config import load_settings
 from streaming_rec.core.catalog import ItemMeta
-from streaming_rec.core.service import Recommender, Request
+from streaming_rec.core.requests import Request
+from streaming_rec.core.service import Recommender
 from streaming_rec_dev.datasets import shop
 from streaming_rec_dev.datasets.movielens import Movie, load_movies, load_ratings
 from streaming_rec_dev.evaluation import queries

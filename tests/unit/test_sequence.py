@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from streaming_rec.core.catalog import ItemMeta
+from streaming_rec.core.requests import Request
 from streaming_rec.core.sequence import (
     WINDOW,
     Accumulator,
@@ -18,7 +19,6 @@ from streaming_rec.core.sequence import (
     features,
     fit,
 )
-from streaming_rec.core.service import Request
 from streaming_rec.core.user_state import UserState
 from tests.unit.test_service import service
 

@@ -10,7 +10,8 @@ from streaming_rec.core.catalog import ItemMeta
 from streaming_rec.core.index import ExactIndex
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.ranker import RankingWeights
-from streaming_rec.core.service import Recommender, Request
+from streaming_rec.core.requests import Request
+from streaming_rec.core.service import Recommender
 from streaming_rec.core.user_state import UpdateRule, UserState
 
 pytestmark = pytest.mark.unit

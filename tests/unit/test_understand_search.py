@@ -16,7 +16,8 @@ from streaming_rec.core.filters import Condition, ItemFilter
 from streaming_rec.core.hnsw import HnswIndex
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.ranker import RankingWeights
-from streaming_rec.core.service import Recommender, Request
+from streaming_rec.core.requests import Request
+from streaming_rec.core.service import Recommender
 from streaming_rec.core.user_state import UpdateRule
 from streaming_rec.flows.understood import filter_from_wire, filter_to_wire
 from streaming_rec.schemas import Filters
