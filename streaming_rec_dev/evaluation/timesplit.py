@@ -45,10 +45,10 @@ log = logging.getLogger(__name__)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "quality"
 DAY = 86400.0
 GRID: dict[str, list[Any]] = {
-    "prior_weight": [0.0, 0.1, 0.3, 0.5, 1.0, 2.0, 5.0],
-    "popularity_half_life_seconds": [7 * DAY, 30 * DAY, 365 * DAY, 1e9],
-    "beta": [0.25, 0.5, 1.0, 2.0],
-    "gamma": [0.0, 0.1, 0.3, 1.0],
+    "prior_weight": [0.0, 0.3, 1.0, 3.0, 10.0],
+    "popularity_half_life_seconds": [7 * DAY, 30 * DAY, 1e9],
+    "beta": [0.5, 1.0, 2.0],
+    "gamma": [0.0, 0.3, 1.0],
 }
 ROWS = {
     "most_popular": "MostPopular (training counts)",
