@@ -43,7 +43,7 @@ def rows(docs: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             f"(batch {f['ceiling_batch']}); at the top step the worker's mean batch was "
             f"{top['mean_batch']} and its embed_ms p50 {top['stage_median_ms']['embed_ms']} ms, "
             f"where in process a batch of 8 / 32 takes {batch_ms.get(8)} / {batch_ms.get(32)} "
-            "ms: the encoder's 2 torch threads share the 2 cores with the worker's event loop, "
+            "ms: the encoder's threads share the 2 cores with the worker's event loop, "
             "the broker and the load client"
         )
         busy = top.get("cpu_cores_busy")
@@ -190,7 +190,7 @@ def rows(docs: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         p99 = i["publish_to_top_answer_ms"]["p99"]
         why = (
             f"p50 {i['publish_to_top_answer_ms']['p50']} ms, {i['polls_needed']['p50']:g} asks; "
-            "path: items → embed agent (take_events within 50 ms) → item-vectors → index "
+            "path: items → embed agent (take_ready, no batch timer) → item-vectors → index "
             "replica (separate consumer) → compute thread"
         )
         out.append(
