@@ -55,7 +55,9 @@ def run(dataset: str, shares: tuple[float, ...] = SHARES) -> dict[str, Any]:
     points = []
     for share in shares:
         seen = split.train[: int(share * len(split.train))]
-        data = baselines.Interactions.build(seen, items, users)
+        # counts over everyone's events (as in the replay), scored over the test users
+        everyone = sorted({r.user_id for r in split.train} | set(users))
+        data = baselines.Interactions.build(seen, items, everyone)
         counts = dict(zip(items, data.counts.tolist(), strict=True))
         pct = metrics.popularity_percentiles(counts, items)
         recs = {"most_popular": baselines.most_popular(data), "item_knn": baselines.item_knn(data)}
