@@ -49,6 +49,7 @@ GRID: dict[str, list[Any]] = {
     "popularity_half_life_seconds": [7 * DAY, 30 * DAY, 1e9],
     "beta": [0.5, 1.0, 2.0],
     "gamma": [0.0, 0.3, 1.0],
+    "candidates": [500, 2000],  # the prior reranks only what the search retrieved
 }
 ROWS = {
     "most_popular": "MostPopular (training counts)",
