@@ -37,7 +37,7 @@ from streaming_rec.edge.replies import (
     decode_reply,
 )
 from streaming_rec.errors import BrokerError, RequestTimeout
-from streaming_rec.schemas import Item, Recommendation
+from streaming_rec.schemas import Item, Query, Recommendation
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +162,14 @@ class AsyncRecClient:
         fields = query_fields(
             user_id, text, k, categories, exclude_ids, request_id, deadline_ms, self.reply_partition
         )
-        query = _checked(codec.decode_query, fields)
+        return await self.send(_checked(codec.decode_query, fields))
+
+    async def send(self, query: Query) -> str:
+        """Publish a query as it is (every field kept: filters, understand, reply_to — which
+        should name this client's reply partition); return its request_id. Raises
+        BrokerError, DecodeError when more requests are pending than allowed."""
         self._fail(self._store.expect(query.request_id), "more requests pending than allowed")
-        await self.send_raw("queries", user_id.encode(), codec.encode_query(query))
+        await self.send_raw("queries", query.user_id.encode(), codec.encode_query(query))
         return query.request_id
 
     async def ask(

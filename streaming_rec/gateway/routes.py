@@ -62,15 +62,7 @@ class Gateway:
         assert rec.reply_partition is not None
         query = bodies.query_from(body, user_id, rec.reply_partition)
         timeout = query.deadline_ms / 1000 if query.deadline_ms else self.settings.gateway_timeout_s
-        request_id = await rec.send_query(
-            query.user_id,
-            query.text,
-            k=query.k,
-            categories=query.filters.categories if query.filters else (),
-            exclude_ids=query.filters.exclude_ids if query.filters else (),
-            request_id=query.request_id,
-            deadline_ms=query.deadline_ms,
-        )
+        request_id = await rec.send(query)  # as sent: filters, understand, reply_to
         return _reply(await rec.wait(request_id, timeout))
 
     async def acked(self, send: Awaitable[None], what: str, **shown: Any) -> Response:

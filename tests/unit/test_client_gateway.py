@@ -10,6 +10,7 @@ import time
 import warnings
 from typing import Any
 
+import orjson
 import pytest
 
 with warnings.catch_warnings():  # starlette 1.x: "use httpx2"; httpx is what FastAPI documents
@@ -21,7 +22,7 @@ from streaming_rec.config import Settings, load_settings
 from streaming_rec.edge.replies import ReplyStats
 from streaming_rec.errors import RequestTimeout
 from streaming_rec.gateway.app import create_app, is_loopback
-from streaming_rec.schemas import Recommendation, Timings
+from streaming_rec.schemas import Query, Recommendation, Timings
 
 pytestmark = pytest.mark.unit
 
@@ -37,9 +38,9 @@ class FakeClient:
         self.stats = ReplyStats()
         self.pending = 0
 
-    async def send_query(self, user_id: str, text: str = "", **kw: Any) -> str:
-        self.queries.append({"user_id": user_id, "text": text, **kw})
-        return str(kw["request_id"])
+    async def send(self, query: Query) -> str:
+        self.queries.append(orjson.loads(codec.encode_query(query)))  # as on the topic
+        return query.request_id
 
     async def wait(self, request_id: str, timeout: float) -> Recommendation:
         if not self.answer:
@@ -82,6 +83,22 @@ def test_an_ask_is_a_query_to_the_gateways_reply_partition_and_returns_the_reply
         feed = http.get("/users/bo/feed", params={"k": 4})
         assert feed.status_code == 200 and fake.queries[1]["text"] == ""
         assert fake.queries[1]["user_id"] == "bo" and fake.queries[1]["k"] == 4
+
+
+def test_an_ask_keeps_every_field_of_the_body_filters_and_understand_included() -> None:
+    fake = FakeClient()
+    body = {
+        "user_id": "al",
+        "text": "laptops",
+        "understand": False,
+        "filters": {"categories": ["Laptops"], "attributes": {"price": {"lte": 1000}}},
+    }
+    with gateway(fake) as http:
+        assert http.post("/recommendations", json=body).status_code == 200
+    sent = fake.queries[0]
+    assert sent["understand"] is False and sent["reply_to"] == {"partition": 4}
+    assert sent["filters"]["categories"] == ["Laptops"]
+    assert sent["filters"]["attributes"]["price"]["lte"] == 1000
 
 
 def test_a_bad_field_is_a_422_naming_it() -> None:
