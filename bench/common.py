@@ -256,7 +256,7 @@ class Context:
         """build_recommender(settings) with the ML-1M catalog embedded and indexed in process,
         the same item text and metadata as the worker builds from the `items` messages."""
         if self._recommender is None:
-            from streaming_rec.bootstrap import build_recommender
+            from streaming_rec.bootstrap import build_recommender, limit_blas_threads
             from streaming_rec.core.catalog import ItemMeta, item_text
 
             log("in-process recommender: loading the model and embedding the catalog")
@@ -264,6 +264,7 @@ class Context:
                 import torch
 
                 torch.set_num_threads(self.torch_threads)
+            limit_blas_threads(self.settings())  # as the worker does (SREC_BLAS_THREADS)
             rec = build_recommender(self.settings())
             movies = self.movies()
             started = time.perf_counter()

@@ -63,7 +63,23 @@ def update_rule(settings: UserStateSettings) -> UpdateRule:
     )
 
 
+def limit_blas_threads(settings: EncoderSettings) -> None:
+    """Hold numpy's BLAS to SREC_BLAS_THREADS threads for the rest of the process (0:
+    leave the library's choice). OpenBLAS's idle threads spin-wait after each call and
+    take the core the event loop, the Kafka client and a local broker need; a worker's
+    products (a batch of queries against a few hundred candidates) gain nothing from
+    them. Done with threadpoolctl, which finds the BLAS numpy loaded (whatever its
+    vendor) and changes it at run time, so the environment need not be set before
+    numpy is imported."""
+    if settings.blas_threads > 0:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=settings.blas_threads, user_api="blas")
+
+
 def build_recommender(settings: Settings, embedder: Embedder | None = None) -> Recommender:
+    """The recommender a worker runs: encoder, index, blend, update rule and popularity
+    from ``settings`` (``embedder`` reused when given)."""
     embedder = embedder or build_embedder(settings)
     index = HnswIndex(
         embedder.dim + settings.factor_dim,
@@ -101,6 +117,7 @@ def build_worker_app(settings: Settings) -> faust.App:
     catalog = TopicCatalog.load()
     if settings.create_topics:
         ensure_topics(settings, catalog)
+    limit_blas_threads(settings)
     if settings.role == "embed":
         from streaming_rec.edge.embed_app import build_embed_app
 

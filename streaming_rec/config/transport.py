@@ -97,6 +97,15 @@ class EncoderSettings(BaseSettings):
         "(0: SREC_TORCH_THREADS if set, else half the cores, at least 1: the event loop, "
         "the Kafka client and a local broker keep the rest; docs/encoders.md).",
     )
+    blas_threads: int = Field(
+        1,
+        ge=0,
+        le=256,
+        description="Threads of numpy's BLAS (OpenBLAS) in a worker (0: the library's own "
+        "choice, every core). OpenBLAS's idle threads spin after each call: with 2 on 2 "
+        "cores a query cost 10.5 ms of CPU for 5 ms of wall time, with 1 thread 5.8 ms "
+        "(bench/run_all.py --only floor); the worker's small products gain nothing from more.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Encoder device.")
     torch_threads: int = Field(
         0,

@@ -199,3 +199,23 @@ def test_auto_without_torch_takes_onnx_and_says_when_nothing_is_left(
 def test_default_onnx_threads_leave_cores_to_the_rest() -> None:
     assert [default_onnx_threads(c) for c in (1, 2, 3, 4, 16)] == [1, 1, 1, 2, 8]
     assert default_onnx_threads() >= 1
+
+
+def test_a_worker_holds_numpys_blas_to_the_configured_threads() -> None:
+    """SREC_BLAS_THREADS: OpenBLAS's spinning threads would take the broker's core."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from streaming_rec.bootstrap import limit_blas_threads
+    from streaming_rec.config import EncoderSettings
+
+    blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    assert blas, "numpy has a BLAS"
+    before = {p["filepath"]: p["num_threads"] for p in blas}
+    try:
+        with threadpool_limits(limits=2, user_api="blas"):
+            limit_blas_threads(EncoderSettings(blas_threads=1))
+            assert {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"} == {1}
+            limit_blas_threads(EncoderSettings(blas_threads=0))  # 0 leaves it as it is
+            assert {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"} == {1}
+    finally:
+        threadpool_limits(limits=max(before.values()), user_api="blas")
