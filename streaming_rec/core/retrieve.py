@@ -59,12 +59,18 @@ def search(
     matching: int | None,
     allow: Callable[[str], bool],
     exact_max: int = EXACT_SCAN_MAX,
+    excluded: int = 0,
 ) -> list[Hit]:
-    """Up to ``n`` best allowed items for ``vector``: exact over the matches when they are
-    few (``matching`` ≤ ``exact_max``), else the index's filtered search."""
+    """Up to ``n`` best allowed items for ``vector``: without a hard filter (``mask``
+    None), an unfiltered search post-filtered (:func:`post_filtered`; ``excluded``: how
+    many ids ``allow`` refuses at most, besides unknown ones); with one, exact over the
+    matches when they are few (``matching`` ≤ ``exact_max``), else the index's filtered
+    search."""
     if matching == 0:
         return []
-    if mask is None or matching is None or matching > exact_max:
+    if mask is None:
+        return post_filtered(index, vector, n, allow, excluded)
+    if matching is None or matching > exact_max:
         return index.search(vector, n, allow)
     ids = [i for i in facets.ids(mask) if allow(i) and i in index]
     if not ids:
@@ -72,6 +78,22 @@ def search(
     scores = index.vectors(ids) @ np.asarray(vector, dtype=np.float32)
     top = np.argsort(-scores, kind="stable")[:n]
     return [Hit(ids[j], float(scores[j])) for j in top.tolist()]
+
+
+def post_filtered(
+    index: VectorIndex, vector: np.ndarray, n: int, allow: Callable[[str], bool], margin: int
+) -> list[Hit]:
+    """The ``n`` best allowed items from an unfiltered search of ``n + margin``, filtered
+    after it; the filtered search only when fewer than ``n`` pass and the index holds
+    more. Same answer as the filtered search when at most ``margin`` of the best fail
+    ``allow``, without its cost: hnswlib calls a Python filter, under the GIL, for every
+    node it visits (about ef of them), which the compute thread then fights the event
+    loop for."""
+    want = min(n + max(margin, 0), len(index))
+    hits = [h for h in index.search(vector, want) if allow(h.item_id)]
+    if len(hits) >= n or want >= len(index):
+        return hits[:n]
+    return index.search(vector, n, allow)
 
 
 def newest(

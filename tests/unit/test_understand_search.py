@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
 
 from streaming_rec.core.catalog import Catalog, ItemMeta
 from streaming_rec.core.filters import Condition, ItemFilter
+from streaming_rec.core import retrieve
 from streaming_rec.core.hnsw import HnswIndex
+from streaming_rec.core.index import ExactIndex
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.ranker import RankingWeights
 from streaming_rec.core.requests import Request
@@ -191,3 +194,37 @@ def test_wire_filters_round_trip_through_the_core() -> None:
     assert Condition("brand", "one_of", values=("Dell",)) in core.attributes
     back = filter_to_wire(core)
     assert filter_from_wire(back) == core
+
+
+class CountingIndex(ExactIndex):
+    """ExactIndex that counts how often it is searched with a filter callback."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self.filtered_searches = 0
+
+    def search(self, query: Any, k: int, allow: Any = None) -> list[Any]:
+        self.filtered_searches += allow is not None
+        return super().search(query, k, allow)
+
+
+def test_an_unfiltered_search_post_filters_and_falls_back_when_too_many_fail() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(300, 8)).astype(np.float32)
+    index = CountingIndex(8)
+    ids = [f"i{j}" for j in range(300)]
+    index.upsert(ids, vectors)
+    query = rng.normal(size=8).astype(np.float32)
+    best = [h.item_id for h in index.search(query, 300)]
+    excluded = frozenset(best[:15])
+
+    def allow(item_id: str) -> bool:
+        return item_id not in excluded
+
+    index.filtered_searches = 0
+    hits = retrieve.post_filtered(index, query, 20, allow, margin=len(excluded))
+    assert [h.item_id for h in hits] == best[15:35]  # what the filtered search returns
+    assert index.filtered_searches == 0  # no callback per visited node
+    short = retrieve.post_filtered(index, query, 20, allow, margin=5)  # margin too small
+    assert [h.item_id for h in short] == best[15:35]
+    assert index.filtered_searches == 1
