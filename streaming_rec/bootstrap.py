@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from streaming_rec.config import EncoderSettings, RankingSettings, Settings, UserStateSettings
@@ -77,6 +78,16 @@ def limit_blas_threads(settings: EncoderSettings) -> None:
         threadpool_limits(limits=settings.blas_threads, user_api="blas")
 
 
+def tune_worker_process(settings: Settings) -> None:
+    """The process-wide knobs of a worker: numpy's BLAS threads (``limit_blas_threads``)
+    and the GIL's switch interval (SREC_GIL_SWITCH_INTERVAL_MS; 0 leaves Python's 5 ms):
+    the compute thread re-enters Python after each native call (ONNX Runtime, hnswlib)
+    and waits up to that long for the event loop to let go of the GIL."""
+    limit_blas_threads(settings)
+    if settings.gil_switch_interval_ms > 0:
+        sys.setswitchinterval(settings.gil_switch_interval_ms / 1000.0)
+
+
 def build_recommender(settings: Settings, embedder: Embedder | None = None) -> Recommender:
     """The recommender a worker runs: encoder, index, blend, update rule and popularity
     from ``settings`` (``embedder`` reused when given)."""
@@ -117,7 +128,7 @@ def build_worker_app(settings: Settings) -> faust.App:
     catalog = TopicCatalog.load()
     if settings.create_topics:
         ensure_topics(settings, catalog)
-    limit_blas_threads(settings)
+    tune_worker_process(settings)
     if settings.role == "embed":
         from streaming_rec.edge.embed_app import build_embed_app
 

@@ -37,6 +37,15 @@ class WorkerSettings(BaseSettings):
         "data folder when they changed, so that a restart reads only the tail of "
         "item-vectors (0: never).",
     )
+    gil_switch_interval_ms: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="How long a worker thread may hold the GIL while another waits for it "
+        "(ms, sys.setswitchinterval; 0: Python's own 5 ms). 0.5 ms helped past capacity "
+        "(150 q/s: p50 622 -> 157 ms) and hurt below it (100 q/s: 43 -> 98 ms) in "
+        "bench/ab.py runs (docs/bench/ab-gil-switch-*.json), so it is not the default.",
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
         description="Faust's processing guarantee. exactly_once (Kafka transactions) works "

@@ -219,3 +219,19 @@ def test_a_worker_holds_numpys_blas_to_the_configured_threads() -> None:
             assert {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"} == {1}
     finally:
         threadpool_limits(limits=max(before.values()), user_api="blas")
+
+
+def test_a_worker_shortens_the_gils_switch_interval() -> None:
+    import sys
+
+    from streaming_rec.bootstrap import tune_worker_process
+    from streaming_rec.config import Settings
+
+    before = sys.getswitchinterval()
+    try:
+        tune_worker_process(Settings(gil_switch_interval_ms=0.5, blas_threads=0))
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+        tune_worker_process(Settings(gil_switch_interval_ms=0, blas_threads=0))  # 0: as it is
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+    finally:
+        sys.setswitchinterval(before)
