@@ -12,19 +12,23 @@ the *next* item:
     u_f = z(h) · W                      W: ((K + 3)·d + 1, d) float32
 
 and the worker searches with q = [α·x + γ·u_c ; β·u_f] as before: one HNSW search, the item
-side stays [v_c ; v_f]. W is the least-squares next-item model in the factor space,
+side stays [v_c ; v_f]. W is a least-squares model of what comes next in the factor space,
 
-    W = argmin_W  Σ_t ‖ onehot(h_{t+1}) − z(h_{≤t}) · W · Vᵀ ‖² + λ‖W‖²
-      = (ZᵀZ + λI)⁻¹ · Zᵀ V[h_{t+1}] · (VᵀV)⁻¹
+    W_h = argmin_W  Σ_t ‖ mean onehot(h_{t+1 … t+h}) − z(h_{≤t}) · W · Vᵀ ‖² + λ‖W‖²
+        = (ZᵀZ + λI)⁻¹ · Zᵀ mean V[h_{t+1 … t+h}] · (VᵀV)⁻¹,        W = Σ_h m_h · W_h
 
 (V: the (items, d) factor table; the right factor whitens the factor space, so the fit is
-the item-space least squares, not a regression onto the factors). It is a linear
+the item-space least squares, not a regression onto the factors). h = 1 is the next item;
+a long horizon is what the user takes over the following weeks. The mix m (and the ridge,
+among RIDGE_SCALES) is learned from the stream at each fit: chosen on its newest tenth
+held out, then refitted on everything (core/sequence_blend.py). It is a linear
 autoregressive model of the factors — FPMC's first-order transitions (Rendle et al.,
 WWW 2010) and the per-position weights of Caser (Tang & Wang, WSDM 2018) in one ridge
 regression, in the spirit of the closed-form linear item models EASE (Steck, WWW 2019)
 and SLIST (Choi et al., WSDM 2021), but of rank d so that it fits one inner product. The
 constant feature learns a popularity direction; the mean blocks learn how much of the
-long-term profile to keep — both from the data, not by hand.
+long-term profile to keep; the mix of horizons how far ahead to look — all from the data,
+not by hand.
 
 Fitting needs numpy and scipy only: ZᵀZ and ZᵀV are accumulated user by user
 (:class:`Accumulator`), so memory is O(F²) whatever the number of events; the ML-1M fit
@@ -37,91 +41,46 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
-from scipy.signal import lfilter
 
+from streaming_rec.core.sequence_blend import (
+    HOLDOUT_SHARE,
+    HORIZONS,
+    MIN_HOLDOUT_USERS,
+    RIDGE_SCALES,
+    Holdout,
+    choose_mix,
+    horizon_means,
+)
+from streaming_rec.core.sequence_features import (
+    NEGATIVE_EVENTS,
+    WINDOW,
+    feature_count,
+    feature_rows,
+    features,
+)
 from streaming_rec.core.user_state import Event, VectorLookup
 
-NEGATIVE_EVENTS = frozenset({"dislike"})
-"""Events whose items form the 'negative' block of the features."""
-WINDOW = 200
-"""Newest events the features read (the means are over them): bounds the query-time cost
-of a long history; training uses the same sliding window."""
+__all__ = [
+    "NEGATIVE_EVENTS",
+    "WINDOW",
+    "Accumulator",
+    "Histories",
+    "SequenceModel",
+    "feature_count",
+    "feature_rows",
+    "features",
+    "fit",
+    "history_inputs",
+]
 
 _MAGIC = b"SRSQ1"
 
-
-def feature_count(dim: int, lags: int) -> int:
-    """F: the length of z for ``dim`` factors and ``lags`` lags."""
-    return (lags + 3) * dim + 1
-
-
-def feature_rows(
-    factors: np.ndarray, negative: np.ndarray, lags: int, half_life_events: float
-) -> np.ndarray:
-    """z of every prefix of one history: row t describes ``factors[: t + 1]`` (its last
-    WINDOW entries).
-
-    factors: (n, d) float32, the history's item factors oldest first; negative: (n,) bool.
-    Returns (n, F) float32 (F = :func:`feature_count`). Raises ValueError when the two
-    lengths differ.
-    """
-    n, dim = factors.shape
-    if negative.shape != (n,):
-        raise ValueError(f"negative has shape {negative.shape}, expected ({n},)")
-    out = np.zeros((n, feature_count(dim, lags)), dtype=np.float32)
-    if n == 0:
-        return out
-    x = factors.astype(np.float64)
-    for k in range(min(lags, n)):
-        out[k:, k * dim : (k + 1) * dim] = x[: n - k]
-    counts = np.minimum(np.arange(1, n + 1, dtype=np.float64), WINDOW)[:, None]
-    out[:, lags * dim : (lags + 1) * dim] = _windowed(np.cumsum(x, axis=0)) / counts
-    w = 0.5 ** (1.0 / half_life_events)
-    decayed = lfilter([1.0], [1.0, -w], x, axis=0)
-    norm = lfilter([1.0], [1.0, -w], np.ones(n))[:, None]
-    out[:, (lags + 1) * dim : (lags + 2) * dim] = decayed / norm
-    neg = negative.astype(np.float64)[:, None]
-    neg_sum = _windowed(np.cumsum(x * neg, axis=0))
-    neg_count = _windowed(np.cumsum(neg, axis=0))
-    out[:, (lags + 2) * dim : (lags + 3) * dim] = neg_sum / np.maximum(neg_count, 1)
-    out[:, -1] = 1.0
-    return out
-
-
-def _windowed(cumulative: np.ndarray) -> np.ndarray:
-    """Running sums over the last WINDOW rows, from running sums over all rows."""
-    out = cumulative.copy()
-    out[WINDOW:] -= cumulative[:-WINDOW]
-    return out
-
-
-def features(
-    factors: np.ndarray, negative: np.ndarray, lags: int, half_life_events: float
-) -> np.ndarray:
-    """z of one whole history (the last row of :func:`feature_rows`, in O(WINDOW·d)).
-
-    factors: (n, d) float32 oldest first; negative: (n,) bool. Returns (F,) float32."""
-    if negative.shape != (factors.shape[0],):
-        raise ValueError(f"negative has shape {negative.shape}, expected ({factors.shape[0]},)")
-    factors, negative = factors[-WINDOW:], negative[-WINDOW:]
-    n, dim = factors.shape
-    z = np.zeros(feature_count(dim, lags), dtype=np.float32)
-    z[-1] = 1.0
-    if n == 0:
-        return z
-    x = factors.astype(np.float64)
-    for k in range(min(lags, n)):
-        z[k * dim : (k + 1) * dim] = x[n - 1 - k]
-    z[lags * dim : (lags + 1) * dim] = x.mean(axis=0)
-    decay = 0.5 ** (np.arange(n - 1, -1, -1, dtype=np.float64) / half_life_events)
-    z[(lags + 1) * dim : (lags + 2) * dim] = decay @ x / decay.sum()
-    neg = negative.astype(np.float64)
-    if neg.any():
-        z[(lags + 2) * dim : (lags + 3) * dim] = neg @ x / neg.sum()
-    return z
+Ordered = tuple[Sequence[str], Sequence[bool], Sequence[int]]
+"""One history for the fit: item ids oldest first, negative flags, stream positions."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,6 +92,7 @@ class SequenceModel:
     lags: int
     half_life_events: float
     weights: np.ndarray  # (F, d) float32
+    blend: dict[str, Any] | None = None  # what the held-out slice chose (sequence_blend.py)
 
     def __post_init__(self) -> None:
         f, d = self.weights.shape
@@ -167,6 +127,7 @@ class SequenceModel:
                 "half_life_events": self.half_life_events,
                 "shape": list(self.weights.shape),
                 "window": WINDOW,
+                "blend": self.blend,
             }
         )
         body = np.ascontiguousarray(self.weights, dtype="<f4").tobytes()
@@ -192,85 +153,198 @@ class SequenceModel:
                 lags=int(header["lags"]),
                 half_life_events=float(header["half_life_events"]),
                 weights=body.reshape(rows, cols).astype(np.float32),
+                blend=header.get("blend"),
             )
         except (KeyError, TypeError, orjson.JSONDecodeError) as exc:
             raise ValueError(f"bad sequence model header: {exc}") from exc
 
 
 class Accumulator:
-    """ZᵀZ and ZᵀV[next] summed over every step of every history, so that the fit needs
-    O(F²) memory whatever the number of events: steps are buffered (``chunk`` rows) and
-    each full buffer is one float32 matrix product added to float64 sums."""
+    """The sums of the least-squares fit over every step of every history, so that the fit
+    needs O(F²) memory whatever the number of events: ZᵀZ and Zᵀ[Y_h …] (one target per
+    horizon, core/sequence_blend.py), kept apart for the steps whose target lies before
+    the held-out cut (the *head*: its targets stop at the cut) and the rest, so that one
+    pass gives both the fit that chooses the mix and the fit on everything. Steps are
+    buffered (``chunk`` rows); each full buffer is one float32 product per part, added
+    to float64 sums."""
 
     def __init__(
-        self, factors: np.ndarray, lags: int, half_life_events: float, chunk: int = 16_384
+        self,
+        factors: np.ndarray,
+        lags: int,
+        half_life_events: float,
+        chunk: int = 16_384,
+        horizons: Sequence[int] = HORIZONS,
     ) -> None:
         self.factors = factors.astype(np.float32)
         self.lags = lags
         self.half_life_events = half_life_events
-        f = feature_count(factors.shape[1], lags)
-        self.gram = np.zeros((f, f), dtype=np.float64)
-        self.target = np.zeros((f, factors.shape[1]), dtype=np.float64)
+        self.horizons = tuple(horizons)
+        f, width = feature_count(factors.shape[1], lags), len(self.horizons) * factors.shape[1]
+        # head: [ZᵀZ | ZᵀY with targets that stop at the cut]; rest: [ZᵀZ | ZᵀY]; cross:
+        # Zᵀ(Y − Y cut) of the head steps whose horizon reaches past the cut
+        self.head = np.zeros((f, f + width), dtype=np.float64)
+        self.rest = np.zeros((f, f + width), dtype=np.float64)
+        self.cross = np.zeros((f, width), dtype=np.float64)
+        self.holdout = Holdout()
         self.steps = 0
         self._chunk = chunk
-        self._z: list[np.ndarray] = []
-        self._y: list[np.ndarray] = []
+        self._parts: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {
+            "head": ([], []),
+            "rest": ([], []),
+            "cross": ([], []),
+        }
         self._buffered = 0
 
-    def add(self, rows: np.ndarray, negative: np.ndarray) -> None:
+    def add(self, rows: np.ndarray, negative: np.ndarray, cut: int | None = None) -> None:
         """One history: rows (n,) int indices into the factor table (oldest first; items
-        without factors already dropped), negative (n,) bool."""
-        if len(rows) < 2:
+        without factors already dropped), negative (n,) bool; ``cut``: how many of them
+        precede the held-out slice (None: all)."""
+        n = len(rows)
+        if n < 2:
             return
+        c = n if cut is None else max(0, min(cut, n))
         x = self.factors[rows]
-        self._z.append(feature_rows(x[:-1], negative[:-1], self.lags, self.half_life_events))
-        self._y.append(x[1:])
-        self._buffered += len(rows) - 1
-        self.steps += len(rows) - 1
+        z = feature_rows(x[:-1], negative[:-1], self.lags, self.half_life_events)
+        whole = horizon_means(x, np.arange(1, n), n, self.horizons)
+        h = max(c - 1, 0)  # steps t < c - 1 predict items before the cut
+        cut_targets = horizon_means(x, np.arange(1, h + 1), c, self.horizons)
+        self._buffer("head", z[:h], cut_targets)
+        self._buffer("rest", z[h:], whole[h:])
+        crossing = max(0, h - (max(self.horizons) - 1))  # earlier steps stop before the cut
+        self._buffer("cross", z[crossing:h], whole[crossing:h] - cut_targets[crossing:])
+        if 0 < c < n:
+            self.holdout.add(z[c - 1], rows[:c], rows[c:])
+        self.steps += n - 1
         if self._buffered >= self._chunk:
             self._flush()
 
-    def _flush(self) -> None:
-        if not self._z:
-            return
-        z, y = np.concatenate(self._z), np.concatenate(self._y)
-        self.gram += z.T @ z
-        self.target += z.T @ y
-        self._z, self._y, self._buffered = [], [], 0
+    def _buffer(self, part: str, z: np.ndarray, targets: np.ndarray) -> None:
+        if len(z):
+            self._parts[part][0].append(z)
+            self._parts[part][1].append(targets)
+            self._buffered += len(z)
 
-    def solve(self, ridge: float, version: str) -> SequenceModel:
-        """W = (ZᵀZ + λI)⁻¹ ZᵀV[next] (VᵀV)⁻¹ (pseudo-inverse: factor tables of rank < d)."""
-        self._flush()
-        f = self.gram.shape[0]
-        w = np.linalg.solve(self.gram + ridge * np.eye(f), self.target)
+    def _flush(self) -> None:
+        f = self.head.shape[0]
+        for name, total in (("head", self.head), ("rest", self.rest), ("cross", self.cross)):
+            zs, targets = self._parts[name]
+            if zs:
+                z = np.concatenate(zs)
+                if name == "cross":
+                    total += z.T @ np.concatenate(targets)
+                else:
+                    total[:, :f] += z.T @ z
+                    total[:, f:] += z.T @ np.concatenate(targets)
+            self._parts[name] = ([], [])
+        self._buffered = 0
+
+    def _weights(self, gram: np.ndarray, target: np.ndarray, ridge: float) -> list[np.ndarray]:
+        """W_h = (ZᵀZ + λI)⁻¹ ZᵀY_h (VᵀV)⁻¹ per horizon (pseudo-inverse: factor tables of
+        rank < d)."""
+        d = self.factors.shape[1]
+        w = np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), target)
         v = self.factors.astype(np.float64)
-        w = w @ np.linalg.pinv(v.T @ v)
-        return SequenceModel(version, self.lags, self.half_life_events, w.astype(np.float32))
+        whiten = np.linalg.pinv(v.T @ v)
+        return [w[:, j * d : (j + 1) * d] @ whiten for j in range(len(self.horizons))]
+
+    def head_weights(self, ridge: float) -> list[np.ndarray]:
+        """W_h fitted on the steps before the cut, one per horizon, float32."""
+        self._flush()
+        f = self.head.shape[0]
+        ws = self._weights(self.head[:, :f], self.head[:, f:], ridge)
+        return [w.astype(np.float32) for w in ws]
+
+    def solve(
+        self,
+        ridge: float,
+        version: str,
+        mix: Sequence[float] | None = None,
+        blend: dict[str, object] | None = None,
+    ) -> SequenceModel:
+        """W = Σ_h mix_h · W_h fitted on every step (mix None: the first horizon alone)."""
+        self._flush()
+        f = self.head.shape[0]
+        gram = self.head[:, :f] + self.rest[:, :f]
+        target = self.head[:, f:] + self.cross + self.rest[:, f:]
+        mix = tuple(mix) if mix is not None else (1.0,) + (0.0,) * (len(self.horizons) - 1)
+        ws = self._weights(gram, target, ridge)
+        w = sum((m * wh for m, wh in zip(mix, ws, strict=True) if m), np.zeros_like(ws[0]))
+        return SequenceModel(version, self.lags, self.half_life_events, w.astype(np.float32), blend)
 
 
 def fit(
-    histories: Iterable[tuple[Sequence[str], Sequence[bool]]],
+    histories: Iterable[tuple[Sequence[str], Sequence[bool]] | Ordered],
     factors: dict[str, np.ndarray],
     lags: int = 8,
     half_life_events: float = 5.0,
     ridge: float = 10.0,
     version: str = "0",
+    holdout: float = HOLDOUT_SHARE,
+    horizons: Sequence[int] = HORIZONS,
 ) -> SequenceModel | None:
-    """Fit W on ``histories`` (item ids oldest first with negative flags) against the item
-    factors ``factors`` (item id → (d,) float32; items without factors are skipped). None
-    when there are no factors or no step to learn from."""
+    """Fit W on ``histories`` (item ids oldest first with negative flags, and with their
+    positions in the stream as :class:`Histories` gives them) against the item factors
+    ``factors`` (item id → (d,) float32; items without factors are skipped). None when
+    there are no factors or no step to learn from.
+
+    With positions, the newest ``holdout`` share of the events chooses the mix of the
+    horizons' targets (core/sequence_blend.py) and the model records the choice; without
+    them, or with too few users after the cut, the model predicts the next item."""
     if not factors:
         return None
     ids = list(factors)
-    row = {item_id: i for i, item_id in enumerate(ids)}
-    acc = Accumulator(np.stack([factors[i] for i in ids]), lags, half_life_events)
-    for items, negative in histories:
-        kept = [(row[i], bool(n)) for i, n in zip(items, negative, strict=True) if i in row]
-        if len(kept) >= 2:
-            acc.add(np.array([r for r, _ in kept]), np.array([n for _, n in kept]))
+    acc = Accumulator(
+        np.stack([factors[i] for i in ids]), lags, half_life_events, horizons=horizons
+    )
+    kept = _rows(histories, {item_id: i for i, item_id in enumerate(ids)})
+    cut = _cut([p for rows, positions in kept if positions is not None for p in positions], holdout)
+    for rows, positions in kept:
+        c = (
+            int(np.searchsorted(positions, cut))
+            if cut is not None and positions is not None
+            else None
+        )
+        acc.add(rows[0], rows[1], c)
     if acc.steps == 0:
         return None
-    return acc.solve(ridge, version)
+    if len(acc.holdout) < MIN_HOLDOUT_USERS:
+        return acc.solve(ridge, version)
+    scales = dict.fromkeys((1.0, *RIDGE_SCALES))  # the reference ridge first
+    candidates = {ridge * scale: acc.head_weights(ridge * scale) for scale in scales}
+    choice = choose_mix(candidates, acc.factors, acc.holdout, reference=ridge)
+    return acc.solve(choice.ridge, version, choice.mix, choice.as_dict(acc.horizons))
+
+
+def _rows(
+    histories: Iterable[tuple[Sequence[str], Sequence[bool]] | Ordered], row: dict[str, int]
+) -> list[tuple[tuple[np.ndarray, np.ndarray], np.ndarray | None]]:
+    """Each history with at least two items that have factors: (factor-table rows,
+    negative flags) and the stream positions (None when the history has none)."""
+    out = []
+    for history in histories:
+        items, negative, *rest = history
+        positions: Sequence[int] = rest[0] if rest else range(len(items))
+        kept = [
+            (row[i], bool(n), int(p))
+            for i, n, p in zip(items, negative, positions, strict=True)
+            if i in row
+        ]
+        if len(kept) >= 2:
+            rows = np.array([r for r, _, _ in kept])
+            flags = np.array([n for _, n, _ in kept])
+            where = np.array([p for _, _, p in kept]) if rest else None
+            out.append(((rows, flags), where))
+    return out
+
+
+def _cut(positions: Sequence[int], holdout: float) -> int | None:
+    """The stream position from which the newest ``holdout`` share of ``positions`` lies
+    (None: no hold-out)."""
+    if not positions or holdout <= 0:
+        return None
+    ordered = np.sort(np.asarray(positions))
+    return int(ordered[min(len(ordered) - 1, int((1 - holdout) * len(ordered)))])
 
 
 def history_inputs(
@@ -298,12 +372,12 @@ class Histories:
 
     def __init__(self, max_len: int = 10_000) -> None:
         self.max_len = max_len
-        self._users: dict[str, list[tuple[str, bool]]] = {}
+        self._users: dict[str, list[tuple[str, bool, int]]] = {}
         self.events = 0
 
     def add(self, user_id: str, item_id: str, event: str) -> None:
         history = self._users.setdefault(user_id, [])
-        history.append((item_id, event in NEGATIVE_EVENTS))
+        history.append((item_id, event in NEGATIVE_EVENTS, self.events))
         if len(history) > self.max_len:
             del history[: len(history) - self.max_len]
         self.events += 1
@@ -312,6 +386,7 @@ class Histories:
         """Drop the user's events; returns how many."""
         return len(self._users.pop(user_id, ()))
 
-    def __iter__(self) -> Iterator[tuple[list[str], list[bool]]]:
+    def __iter__(self) -> Iterator[tuple[list[str], list[bool], list[int]]]:
+        """Each user's (item ids, negative flags, positions in the stream), oldest first."""
         for history in list(self._users.values()):
-            yield [i for i, _ in history], [n for _, n in history]
+            yield [i for i, _, _ in history], [n for _, n, _ in history], [p for *_, p in history]

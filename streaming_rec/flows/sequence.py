@@ -222,7 +222,17 @@ class ApplySequenceModel:
         self._ready = None
         await self.compute(self._swap, model)
         self.on_swapped(model)
-        log.info("sequence model %s in use (%d bytes)", model.version, model.nbytes)
+        blend = model.blend or {}
+        log.info(
+            "sequence model %s in use (%d bytes; targets %s mixed %s, ridge %s, chosen on %s "
+            "held-out users)",
+            model.version,
+            model.nbytes,
+            blend.get("horizons", [1]),
+            blend.get("mix", [1.0]),
+            blend.get("ridge", "as set"),
+            blend.get("holdout_users", 0),
+        )
 
     def _swap(self, model: SequenceModel) -> None:
         released = self.gate.release(model.version)

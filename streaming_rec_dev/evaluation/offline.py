@@ -26,6 +26,7 @@ from streaming_rec.core.factors import Interactions, learn
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.requests import Request
 from streaming_rec.core.sequence import Histories, fit
+from streaming_rec.core.sequence_blend import HOLDOUT_SHARE
 from streaming_rec.core.user_state import UserState
 from streaming_rec_dev.datasets.movielens import Movie
 from streaming_rec_dev.evaluation.split import Interaction
@@ -61,13 +62,19 @@ class OfflineReplica:
     """The worker's model after the replay of ``train``, prepared once.
 
     Items, user histories and (with ``factor_dim``) the trainer's factors are built at
-    construction; ranking weights, half-lives, event weights and the popularity half-life
-    act only when a request is answered (the taste is computed at query time), so
-    :meth:`recommend` swaps them in per call and a tuning trial costs only the queries.
+    construction (``holdout``: the share of the stream the sequence fit holds out to learn
+    its mix, as in the trainer; 0: the next-item target alone, the model before the mix);
+    ranking weights, half-lives, event weights and the popularity half-life act only when
+    a request is answered (the taste is computed at query time), so :meth:`recommend`
+    swaps them in per call and a tuning trial costs only the queries.
     """
 
     def __init__(
-        self, settings: Settings, catalog: CatalogVectors, train: Sequence[Interaction]
+        self,
+        settings: Settings,
+        catalog: CatalogVectors,
+        train: Sequence[Interaction],
+        holdout: float = HOLDOUT_SHARE,
     ) -> None:
         self.settings = settings
         self.train = train
@@ -91,7 +98,9 @@ class OfflineReplica:
                 for row in train:
                     histories.add(row.user_id, row.item_id, row.event)
                 lags, ridge = settings.sequence_lags, settings.sequence_ridge
-                fitted = fit(histories, model.learned, lags, ridge=ridge, version="offline")
+                fitted = fit(
+                    histories, model.learned, lags, ridge=ridge, version="offline", holdout=holdout
+                )
                 service.use_sequence_model(fitted)
         self._popularity_key: tuple[object, ...] | None = None
 

@@ -12,7 +12,11 @@ validation date at ``val_q`` (0.8: train before it, score [val date, test date))
 
 Every setting is chosen on validation only: a coordinate search of the blend (β, γ, the
 prior's weight and half-life) for each of our two models — the sequence model and the
-decayed average before it — starting from their leave-last-out tunings. Ours is the
+decayed average before it — starting from their leave-last-out tunings. Beside them, with
+nothing tuned here: our model with the leave-last-out settings, and the shipped defaults
+(what `make run-workers` runs, SREC_RECENT_ITEMS=200 included: older training items may
+come back). In every row the sequence model's mix of targets is what its fit chose on the
+newest tenth of the training stream. Ours is the
 in-process replica of the worker (offline.py: the worker's own Recommender, fed the same
 items, events and trainer fit), not the live replay: on leave-last-out the replica and the
 live worker agree (replay --offline-check). Writes docs/quality/timesplit-<dataset>.{json,md}.
@@ -29,6 +33,7 @@ from typing import Any
 import orjson
 
 from streaming_rec.config import load_settings
+from streaming_rec.core.sequence_blend import HOLDOUT_SHARE
 from streaming_rec_dev.datasets.movielens import load_movies, load_ratings
 from streaming_rec_dev.evaluation import baselines, metrics
 from streaming_rec_dev.evaluation.offline import CatalogVectors, OfflineReplica
@@ -57,6 +62,19 @@ ROWS = {
     "decayed_average": "before: decayed average, blend tuned on this validation (replica)",
     "ours": "streaming_rec: sequence model, blend tuned on this validation (replica)",
     "ours_leave_last_out_settings": "streaming_rec: sequence model, leave-last-out settings",
+    "shipped_defaults": "streaming_rec as shipped: the defaults of `make run-workers` (replica)",
+    "shipped_defaults_all_excluded": "the defaults, every training item excluded "
+    "(SREC_RECENT_ITEMS=10000)",
+    "shipped_defaults_next_item": "before: the defaults with the next-item target alone "
+    "(no learned mix)",
+    "ours_leave_last_out_settings_next_item": "before: leave-last-out settings, next-item "
+    "target alone",
+}
+# settings over the defaults, and the share of the stream the fit holds out (0: no mix)
+SHIPPED: dict[str, tuple[dict[str, str], float]] = {
+    "shipped_defaults": ({}, HOLDOUT_SHARE),
+    "shipped_defaults_all_excluded": ({"recent_items": "10000"}, HOLDOUT_SHARE),
+    "shipped_defaults_next_item": ({}, 0.0),
 }
 
 
@@ -64,17 +82,31 @@ class _Scorer:
     """One protocol split with a prepared replica: recommend and score under settings."""
 
     def __init__(
-        self, base: dict[str, str], catalog: CatalogVectors, split: TimeSplit, items: list[str]
+        self,
+        base: dict[str, str],
+        catalog: CatalogVectors,
+        split: TimeSplit,
+        items: list[str],
+        holdout: float = HOLDOUT_SHARE,
     ) -> None:
         self.base = base
         self.split = split
         self.items = items
         self.users = sorted(split.test)
-        self.replica = OfflineReplica(load_settings(**base), catalog, split.train)
+        self.replica = OfflineReplica(load_settings(**base), catalog, split.train, holdout)
         data = baselines.Interactions.build(split.train, items, self.users)
         counts = dict(zip(items, data.counts.tolist(), strict=True))
         self.pct = metrics.popularity_percentiles(counts, items)
         self.data = data
+
+    @property
+    def learned_mix(self) -> dict[str, Any] | None:
+        """What the fit chose on the newest tenth of the training stream (the mix of the
+        sequence model's targets, core/sequence_blend.py), without the trials."""
+        model = self.replica.service.sequence
+        if model is None or model.blend is None:
+            return None
+        return {k: v for k, v in model.blend.items() if k != "trials"}
 
     def score(self, params: dict[str, Any]) -> dict[str, float]:
         settings = load_settings(**{**self.base, **params})
@@ -132,13 +164,22 @@ def run(dataset: str, test_q: float = 0.9, val_q: float = 0.8) -> dict[str, Any]
     for name, base in (("ours", ours_base), ("decayed_average", before_base)):
         chosen[name], trials[name] = _search(_Scorer(base, catalog, validation, items))
     results: dict[str, dict[str, float]] = {}
-    for name, base in (("ours", ours_base), ("decayed_average", before_base)):
-        scorer = _Scorer(base, catalog, test, items)
+    learned: dict[str, Any] = {}
+    runs = [
+        ("ours", ours_base, HOLDOUT_SHARE),
+        ("decayed_average", before_base, HOLDOUT_SHARE),
+        ("ours_leave_last_out_settings_next_item", ours_base, 0.0),
+        *((name, base, share) for name, (base, share) in SHIPPED.items()),
+    ]
+    for name, base, share in runs:
+        scorer = _Scorer(base, catalog, test, items, share)
         if name == "ours":
             results.update(scorer.baselines())
             results["ours_leave_last_out_settings"] = scorer.score({})
-        results[name] = scorer.score(chosen[name])
+        results[name] = scorer.score(chosen.get(name, {}))
+        learned[name] = scorer.learned_mix
     order = ["most_popular", "item_knn", "decayed_average", "ours", "ours_leave_last_out_settings"]
+    order += ["ours_leave_last_out_settings_next_item", *SHIPPED]
     return {
         "dataset": dataset,
         "command": f"python -m streaming_rec_dev.evaluation.timesplit --dataset {dataset}",
@@ -149,8 +190,13 @@ def run(dataset: str, test_q: float = 0.9, val_q: float = 0.8) -> dict[str, Any]
         "quantiles": {"test": test_q, "validation": val_q},
         "train_events": {"validation": len(validation.train), "test": len(test.train)},
         "users": {"validation": len(validation.test), "test": len(test.test)},
-        "base_settings": {"ours": ours_base, "decayed_average": before_base},
+        "base_settings": {
+            "ours": ours_base,
+            "decayed_average": before_base,
+            **{name: base for name, (base, _) in SHIPPED.items()},
+        },
         "chosen_on_validation": chosen,
+        "learned_by_the_fit": learned,
         "results": {k: results[k] for k in order},
         "validation_trials": trials,
         "total_s": round(time.monotonic() - started, 1),
@@ -172,7 +218,14 @@ def markdown(report: dict[str, Any]) -> str:
         "users. Every blend chosen on validation only: "
         f"ours `{report['chosen_on_validation']['ours']}`, before "
         f"`{report['chosen_on_validation']['decayed_average']}` (over the leave-last-out "
-        "tuned settings).",
+        "tuned settings). The mix of the sequence model's targets is learned by the fit "
+        "itself on the newest tenth of its training stream (core/sequence_blend.py): "
+        + "; ".join(
+            f"{name} {m['mix']} over horizons {m['horizons']} ({m['holdout_users']} users)"
+            for name, m in report["learned_by_the_fit"].items()
+            if m
+        )
+        + ".",
         "",
         "| system | users | NDCG@10 | Recall@10 | HitRate@10 | precision@10 | coverage |",
         "|---|---|---|---|---|---|---|",
