@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from streaming_rec.core import retrieve
 from streaming_rec.core.catalog import Catalog, ItemMeta
 from streaming_rec.core.filters import Condition, ItemFilter
-from streaming_rec.core import retrieve
 from streaming_rec.core.hnsw import HnswIndex
 from streaming_rec.core.index import ExactIndex
 from streaming_rec.core.popularity import Popularity
