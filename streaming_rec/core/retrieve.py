@@ -85,10 +85,13 @@ def post_filtered(
 ) -> list[Hit]:
     """The ``n`` best allowed items from an unfiltered search of ``n + margin``, filtered
     after it; the filtered search only when fewer than ``n`` pass and the index holds
-    more. Same answer as the filtered search when at most ``margin`` of the best fail
-    ``allow``, without its cost: hnswlib calls a Python filter, under the GIL, for every
-    node it visits (about ef of them), which the compute thread then fights the event
-    loop for."""
+    more, or when ``margin`` > ``n`` (a long history: searching n + margin would cost
+    more than the filter). Same answer as the filtered search when at most ``margin`` of
+    the best fail ``allow``, without its cost: hnswlib calls a Python filter, under the
+    GIL, for every node it visits (about ef of them), which the compute thread then
+    fights the event loop for."""
+    if margin > n:
+        return index.search(vector, n, allow)
     want = min(n + max(margin, 0), len(index))
     hits = [h for h in index.search(vector, want) if allow(h.item_id)]
     if len(hits) >= n or want >= len(index):

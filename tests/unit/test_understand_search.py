@@ -228,3 +228,6 @@ def test_an_unfiltered_search_post_filters_and_falls_back_when_too_many_fail() -
     short = retrieve.post_filtered(index, query, 20, allow, margin=5)  # margin too small
     assert [h.item_id for h in short] == best[15:35]
     assert index.filtered_searches == 1
+    few = retrieve.post_filtered(index, query, 10, allow, margin=len(excluded))  # margin > n
+    assert [h.item_id for h in few] == best[15:25]
+    assert index.filtered_searches == 2  # straight to the filtered search
