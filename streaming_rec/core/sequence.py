@@ -19,21 +19,21 @@ side stays [v_c ; v_f]. W is a least-squares model of what comes next in the fac
 
 (V: the (items, d) factor table; the right factor whitens the factor space, so the fit is
 the item-space least squares, not a regression onto the factors). h = 1 is the next item;
-a long horizon is what the user takes over the following weeks. The mix m (and the ridge,
-among RIDGE_SCALES) is learned from the stream at each fit: chosen on its newest tenth
-held out, then refitted on everything (core/sequence_blend.py). It is a linear
-autoregressive model of the factors — FPMC's first-order transitions (Rendle et al.,
-WWW 2010) and the per-position weights of Caser (Tang & Wang, WSDM 2018) in one ridge
-regression, in the spirit of the closed-form linear item models EASE (Steck, WWW 2019)
-and SLIST (Choi et al., WSDM 2021), but of rank d so that it fits one inner product. The
-constant feature learns a popularity direction; the mean blocks learn how much of the
-long-term profile to keep; the mix of horizons how far ahead to look — all from the data,
-not by hand.
+a long horizon is what the user takes over the following months. The mix m (and the
+ridge, among RIDGE_SCALES) is learned from the stream at each fit: chosen on the newest
+tenth of each user's events held out, then refitted on everything
+(core/sequence_blend.py). It is a linear autoregressive model of the factors — FPMC's
+first-order transitions (Rendle et al., WWW 2010) and the per-position weights of Caser
+(Tang & Wang, WSDM 2018) in one ridge regression, in the spirit of the closed-form linear
+item models EASE (Steck, WWW 2019) and SLIST (Choi et al., WSDM 2021), but of rank d so
+that it fits one inner product. The constant feature learns a popularity direction; the
+mean blocks learn how much of the long-term profile to keep; the mix of horizons how far
+ahead to look — all from the data, not by hand.
 
-Fitting needs numpy and scipy only: ZᵀZ and ZᵀV are accumulated user by user
-(:class:`Accumulator`), so memory is O(F²) whatever the number of events; the ML-1M fit
-takes seconds beside the SVD. The model travels as bytes (:meth:`SequenceModel.to_bytes`)
-with a version shared with the item factors it was fitted on.
+Fitting needs numpy and scipy only: ZᵀZ and ZᵀY are accumulated user by user
+(:class:`Accumulator`), so memory is O(F²) whatever the number of events. The model
+travels as bytes (:meth:`SequenceModel.to_bytes`) with a version shared with the item
+factors it was fitted on.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ import orjson
 from streaming_rec.core.sequence_blend import (
     HOLDOUT_SHARE,
     HORIZONS,
+    MIN_HISTORY,
     MIN_HOLDOUT_USERS,
     RIDGE_SCALES,
     Holdout,
@@ -78,9 +79,6 @@ __all__ = [
 ]
 
 _MAGIC = b"SRSQ1"
-
-Ordered = tuple[Sequence[str], Sequence[bool], Sequence[int]]
-"""One history for the fit: item ids oldest first, negative flags, stream positions."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -274,7 +272,7 @@ class Accumulator:
 
 
 def fit(
-    histories: Iterable[tuple[Sequence[str], Sequence[bool]] | Ordered],
+    histories: Iterable[tuple[Sequence[str], Sequence[bool]]],
     factors: dict[str, np.ndarray],
     lags: int = 8,
     half_life_events: float = 5.0,
@@ -283,29 +281,29 @@ def fit(
     holdout: float = HOLDOUT_SHARE,
     horizons: Sequence[int] = HORIZONS,
 ) -> SequenceModel | None:
-    """Fit W on ``histories`` (item ids oldest first with negative flags, and with their
-    positions in the stream as :class:`Histories` gives them) against the item factors
-    ``factors`` (item id → (d,) float32; items without factors are skipped). None when
-    there are no factors or no step to learn from.
+    """Fit W on ``histories`` (item ids oldest first with negative flags) against the item
+    factors ``factors`` (item id → (d,) float32; items without factors are skipped). None
+    when there are no factors or no step to learn from.
 
-    With positions, the newest ``holdout`` share of the events chooses the mix of the
-    horizons' targets (core/sequence_blend.py) and the model records the choice; without
-    them, or with too few users after the cut, the model predicts the next item."""
+    The newest ``holdout`` share of each user's events (users with at least
+    MIN_HISTORY of them) is held out to choose the mix of the horizons' targets and the
+    ridge (core/sequence_blend.py), then the chosen model is fitted on everything and
+    records the choice; with too few such users (or ``holdout`` 0) it predicts the next
+    item."""
     if not factors:
         return None
     ids = list(factors)
+    row = {item_id: i for i, item_id in enumerate(ids)}
     acc = Accumulator(
         np.stack([factors[i] for i in ids]), lags, half_life_events, horizons=horizons
     )
-    kept = _rows(histories, {item_id: i for i, item_id in enumerate(ids)})
-    cut = _cut([p for rows, positions in kept if positions is not None for p in positions], holdout)
-    for rows, positions in kept:
-        c = (
-            int(np.searchsorted(positions, cut))
-            if cut is not None and positions is not None
-            else None
-        )
-        acc.add(rows[0], rows[1], c)
+    for items, negative in histories:
+        kept = [(row[i], bool(n)) for i, n in zip(items, negative, strict=True) if i in row]
+        n = len(kept)
+        if n >= 2:
+            tail = max(1, round(holdout * n)) if holdout > 0 and n >= MIN_HISTORY else 0
+            rows = np.array([r for r, _ in kept])
+            acc.add(rows, np.array([f for _, f in kept]), n - tail)
     if acc.steps == 0:
         return None
     if len(acc.holdout) < MIN_HOLDOUT_USERS:
@@ -314,37 +312,6 @@ def fit(
     candidates = {ridge * scale: acc.head_weights(ridge * scale) for scale in scales}
     choice = choose_mix(candidates, acc.factors, acc.holdout, reference=ridge)
     return acc.solve(choice.ridge, version, choice.mix, choice.as_dict(acc.horizons))
-
-
-def _rows(
-    histories: Iterable[tuple[Sequence[str], Sequence[bool]] | Ordered], row: dict[str, int]
-) -> list[tuple[tuple[np.ndarray, np.ndarray], np.ndarray | None]]:
-    """Each history with at least two items that have factors: (factor-table rows,
-    negative flags) and the stream positions (None when the history has none)."""
-    out = []
-    for history in histories:
-        items, negative, *rest = history
-        positions: Sequence[int] = rest[0] if rest else range(len(items))
-        kept = [
-            (row[i], bool(n), int(p))
-            for i, n, p in zip(items, negative, positions, strict=True)
-            if i in row
-        ]
-        if len(kept) >= 2:
-            rows = np.array([r for r, _, _ in kept])
-            flags = np.array([n for _, n, _ in kept])
-            where = np.array([p for _, _, p in kept]) if rest else None
-            out.append(((rows, flags), where))
-    return out
-
-
-def _cut(positions: Sequence[int], holdout: float) -> int | None:
-    """The stream position from which the newest ``holdout`` share of ``positions`` lies
-    (None: no hold-out)."""
-    if not positions or holdout <= 0:
-        return None
-    ordered = np.sort(np.asarray(positions))
-    return int(ordered[min(len(ordered) - 1, int((1 - holdout) * len(ordered)))])
 
 
 def history_inputs(
@@ -372,12 +339,12 @@ class Histories:
 
     def __init__(self, max_len: int = 10_000) -> None:
         self.max_len = max_len
-        self._users: dict[str, list[tuple[str, bool, int]]] = {}
+        self._users: dict[str, list[tuple[str, bool]]] = {}
         self.events = 0
 
     def add(self, user_id: str, item_id: str, event: str) -> None:
         history = self._users.setdefault(user_id, [])
-        history.append((item_id, event in NEGATIVE_EVENTS, self.events))
+        history.append((item_id, event in NEGATIVE_EVENTS))
         if len(history) > self.max_len:
             del history[: len(history) - self.max_len]
         self.events += 1
@@ -386,7 +353,6 @@ class Histories:
         """Drop the user's events; returns how many."""
         return len(self._users.pop(user_id, ()))
 
-    def __iter__(self) -> Iterator[tuple[list[str], list[bool], list[int]]]:
-        """Each user's (item ids, negative flags, positions in the stream), oldest first."""
+    def __iter__(self) -> Iterator[tuple[list[str], list[bool]]]:
         for history in list(self._users.values()):
-            yield [i for i, _, _ in history], [n for _, n, _ in history], [p for *_, p in history]
+            yield [i for i, _ in history], [n for _, n in history]

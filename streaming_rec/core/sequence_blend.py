@@ -1,22 +1,25 @@
-"""What the sequence model predicts, chosen on the newest slice of the stream.
+"""What the sequence model predicts, learned from the stream at each fit.
 
 The fit (core/sequence.py) regresses the history's features z onto several targets at
 once, one per horizon h: the mean one-hot of the next h items (the next item when h = 1,
-what the user takes over the next weeks when h is large). The model in use predicts a
+what the user takes over the following months when h = 100). The model in use predicts a
 mix of them,
 
     W = Σ_h m_h · W_h,      m ≥ 0, Σ m = 1,
 
-and the mix is **learned from the stream**, not set by hand: the trainer holds the newest
-share of the events out (a global time cut, as the stream arrived), fits every W_h on what
-came before, and scores each mix on the users active after the cut — NDCG@10 of their
-ranking of the whole catalog (items before the cut excluded) against the first item they
-took after the cut and against all of them. The best mix is then refitted on everything.
-Because the constant and the long-term-profile features are part of z, the mix also
-decides how much popularity and long-term taste the answers carry: a next-item target
-rewards the last items, a long horizon the stable taste and what is broadly liked.
+and the mix (with the ridge, among RIDGE_SCALES × SREC_SEQUENCE_RIDGE) is **learned from
+the stream**, not set by hand: the fit holds the newest tenth of each user's events out,
+fits every W_h on the rest (one pass of the sums serves both fits), and scores each
+candidate on a sample of those users — NDCG@10 of their ranking of the whole catalog
+(the items before the tail excluded) against the first held-out item (what comes next)
+and against all of them (what comes over a while), each relative to the next-item model,
+so that both count alike. A candidate must beat the next-item model by more than one
+standard error of its gain. The chosen mix is then refitted on everything. Because the
+constant and the long-term-profile features are part of z, the mix also decides how much
+popularity and long-term taste u_f carries: a next-item target rewards the last items, a
+long horizon the stable taste and what is broadly liked.
 
-Pure numpy; the accumulator of the sums lives beside the features (core/sequence.py).
+Pure numpy; the accumulator of the sums lives beside the model (core/sequence.py).
 """
 
 from __future__ import annotations
@@ -27,17 +30,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-HORIZONS = (1, 20)
+HORIZONS = (1, 100)
 """The targets' horizons (items ahead); the first one is the next item."""
 HOLDOUT_SHARE = 0.1
-"""The newest share of the stream's events held out to choose the mix."""
+"""The newest share of each user's events held out to choose the mix."""
+MIN_HISTORY = 10
+"""Users with fewer events (with factors) hold nothing out."""
 HOLDOUT_USERS = 2000
-"""At most this many users active after the cut score the mixes (a uniform sample with a
-fixed seed, so that a refit on the same stream makes the same choice)."""
+"""At most this many users score the mixes (a uniform sample with a fixed seed, so that a
+refit on the same stream makes the same choice)."""
 MIN_HOLDOUT_USERS = 20
 """Fewer users after the cut: no choice, the next-item target alone."""
 MIX_STEP = 0.25
-RIDGE_SCALES = (1.0,)
+RIDGE_SCALES = (0.1, 1.0, 10.0)
 """The ridges tried on the held-out slice, as multiples of SREC_SEQUENCE_RIDGE."""
 K = 10
 
@@ -76,7 +81,7 @@ def mixes(count: int, step: float = MIX_STEP) -> list[tuple[float, ...]]:
 
 @dataclass
 class Holdout:
-    """The users active after the cut: z at the cut, factor rows before it (excluded from
+    """The users with a held-out tail: z at the cut, factor rows before it (excluded from
     their rankings) and after it (what they took, in order); at most ``limit`` of them,
     a uniform sample of those offered (reservoir sampling, seeded)."""
 

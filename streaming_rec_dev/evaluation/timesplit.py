@@ -16,7 +16,7 @@ decayed average before it — starting from their leave-last-out tunings. Beside
 nothing tuned here: our model with the leave-last-out settings, and the shipped defaults
 (what `make run-workers` runs, SREC_RECENT_ITEMS=200 included: older training items may
 come back). In every row the sequence model's mix of targets is what its fit chose on the
-newest tenth of the training stream. Ours is the
+newest tenth of each training user's events. Ours is the
 in-process replica of the worker (offline.py: the worker's own Recommender, fed the same
 items, events and trainer fit), not the live replay: on leave-last-out the replica and the
 live worker agree (replay --offline-check). Writes docs/quality/timesplit-<dataset>.{json,md}.
@@ -101,8 +101,8 @@ class _Scorer:
 
     @property
     def learned_mix(self) -> dict[str, Any] | None:
-        """What the fit chose on the newest tenth of the training stream (the mix of the
-        sequence model's targets, core/sequence_blend.py), without the trials."""
+        """What the fit chose on the newest tenth of each training user's events (the mix of
+        the sequence model's targets, core/sequence_blend.py), without the trials."""
         model = self.replica.service.sequence
         if model is None or model.blend is None:
             return None
@@ -219,7 +219,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"ours `{report['chosen_on_validation']['ours']}`, before "
         f"`{report['chosen_on_validation']['decayed_average']}` (over the leave-last-out "
         "tuned settings). The mix of the sequence model's targets is learned by the fit "
-        "itself on the newest tenth of its training stream (core/sequence_blend.py): "
+        "itself on the newest tenth of each training user's events (core/sequence_blend.py): "
         + "; ".join(
             f"{name} {m['mix']} over horizons {m['horizons']} ({m['holdout_users']} users)"
             for name, m in report["learned_by_the_fit"].items()
