@@ -175,10 +175,15 @@ def score_attribute(
 ) -> dict[str, float]:
     """Mean precision@k (genre and decade), and of the genre and decade parts alone.
 
-    A missing result counts as a miss (the denominator is always k)."""
+    A missing result counts as a miss (the denominator is always k), and so does an item
+    that is not one of ``movies`` (another catalog's item, e.g. one a test added to the
+    same topics): it has neither the genre nor the decade asked for."""
     both, genre, decade = [], [], []
     for q in queries:
-        flags = [matches(movies[i], q.genres, q.decade) for i in answers.get(q.qid, [])[:k]]
+        flags = [
+            matches(movies[i], q.genres, q.decade) if i in movies else (False, False)
+            for i in answers.get(q.qid, [])[:k]
+        ]
         both.append(sum(g and d for g, d in flags) / k)
         genre.append(sum(g for g, _ in flags) / k)
         if q.decade is not None:
