@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from streaming_rec.config import load_settings
@@ -102,11 +103,11 @@ class _Scorer:
     @property
     def learned_mix(self) -> dict[str, Any] | None:
         """What the fit chose on the newest tenth of each training user's events (the mix of
-        the sequence model's targets, core/sequence_blend.py), without the trials."""
+        the sequence model's targets, core/sequence_blend.py) and every trial."""
         model = self.replica.service.sequence
         if model is None or model.blend is None:
             return None
-        return {k: v for k, v in model.blend.items() if k != "trials"}
+        return dict(model.blend)
 
     def score(self, params: dict[str, Any]) -> dict[str, float]:
         settings = load_settings(**{**self.base, **params})
@@ -146,6 +147,53 @@ def _search(scorer: _Scorer, rounds: int = 1) -> tuple[dict[str, Any], list[dict
                 if (value_score := ndcg(candidate)) > best_score + 1e-9:
                     best, best_score = candidate, value_score
     return best, trials
+
+
+def period_stats(rows: list[Interaction], date: float, until: float) -> dict[str, Any]:
+    """Who is scored in [date, until): users, how many have no training history (cold
+    start), the days from each other user's last training event to their first one in the
+    period (quantiles 10/25/50/75/90) and the sizes of their relevant sets (same)."""
+    last: dict[str, float] = {}
+    first: dict[str, float] = {}
+    relevant: dict[str, set[str]] = {}
+    for r in rows:
+        if r.ts < date:
+            last[r.user_id] = max(last.get(r.user_id, r.ts), r.ts)
+        elif r.ts < until:
+            first[r.user_id] = min(first.get(r.user_id, r.ts), r.ts)
+            relevant.setdefault(r.user_id, set()).add(r.item_id)
+    gaps = [(first[u] - last[u]) / DAY for u in first if u in last]
+    quantiles = ["10", "25", "50", "75", "90"]
+    return {
+        "users": len(first),
+        "cold_start_users": sum(u not in last for u in first),
+        "gap_days_quantiles": dict(
+            zip(
+                quantiles,
+                np.percentile(gaps, [int(q) for q in quantiles]).round(1).tolist(),
+                strict=True,
+            )
+        ),
+        "relevant_items_quantiles": dict(
+            zip(
+                quantiles,
+                np.percentile(
+                    [len(v) for v in relevant.values()], [int(q) for q in quantiles]
+                ).tolist(),
+                strict=True,
+            )
+        ),
+    }
+
+
+def stats(dataset: str, test_q: float = 0.9, val_q: float = 0.8) -> dict[str, Any]:
+    """:func:`period_stats` of the validation and the test periods."""
+    rows = interactions(load_ratings(dataset))
+    test_date, val_date = time_quantile(rows, test_q), time_quantile(rows, val_q)
+    return {
+        "validation": period_stats(rows, val_date, test_date),
+        "test": period_stats(rows, test_date, np.inf),
+    }
 
 
 def run(dataset: str, test_q: float = 0.9, val_q: float = 0.8) -> dict[str, Any]:
@@ -242,7 +290,13 @@ def main() -> None:
     parser.add_argument("--test-q", type=float, default=0.9)
     parser.add_argument("--val-q", type=float, default=0.8)
     parser.add_argument("--out", type=Path, default=DOCS)
+    parser.add_argument(
+        "--stats-only", action="store_true", help="print who is scored in each period, no model"
+    )
     args = parser.parse_args()
+    if args.stats_only:
+        print(orjson.dumps(stats(args.dataset, args.test_q, args.val_q)).decode())
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     report = run(args.dataset, args.test_q, args.val_q)
     args.out.mkdir(parents=True, exist_ok=True)
