@@ -156,11 +156,23 @@ class AsyncRecClient:
         exclude_ids: Iterable[str] = (),
         request_id: str | None = None,
         deadline_ms: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        understand: bool | None = None,
     ) -> str:
         """Publish a query answered to this client's reply partition; return its request_id
-        (collect the answer with :meth:`wait`). Raises DecodeError naming a bad field."""
+        (collect the answer with :meth:`wait`). ``filters`` and ``understand`` as in
+        :meth:`RecClient.send_query`. Raises DecodeError naming a bad field."""
         fields = query_fields(
-            user_id, text, k, categories, exclude_ids, request_id, deadline_ms, self.reply_partition
+            user_id,
+            text,
+            k,
+            categories,
+            exclude_ids,
+            request_id,
+            deadline_ms,
+            self.reply_partition,
+            filters,
+            understand,
         )
         return await self.send(_checked(codec.decode_query, fields))
 

@@ -118,12 +118,17 @@ class RecClient:
         workers would refuse."""
         request_id = request_id or uuid.uuid4().hex
         fields = query_fields(
-            user_id, text, k, categories, exclude_ids, request_id, deadline_ms, self.reply_partition
+            user_id,
+            text,
+            k,
+            categories,
+            exclude_ids,
+            request_id,
+            deadline_ms,
+            self.reply_partition,
+            filters,
+            understand,
         )
-        if filters:
-            fields["filters"] = {**fields.get("filters", {}), **filters}
-        if understand is not None:
-            fields["understand"] = understand
         query = _checked(codec.decode_query, fields)
         if self.reply_partition is not None:
             with self._arrived:
@@ -323,9 +328,13 @@ def query_fields(
     request_id: str | None = None,
     deadline_ms: int | None = None,
     reply_partition: int | None = None,
+    filters: Mapping[str, Any] | None = None,
+    understand: bool | None = None,
 ) -> dict[str, Any]:
     """The fields of a query message (topics/schemas/query.v1.json), ``sent_at`` now and
-    ``reply_to`` naming ``reply_partition`` when given; not yet checked by the codec."""
+    ``reply_to`` naming ``reply_partition`` when given; ``filters`` adds the query's other
+    filters (attributes, exclude_categories, published_after/before), ``understand``
+    False turns the parsing of the text off. Not yet checked by the codec."""
     fields: dict[str, Any] = {
         "request_id": request_id or uuid.uuid4().hex,
         "user_id": user_id,
@@ -333,9 +342,11 @@ def query_fields(
     }
     if k is not None:
         fields["k"] = k
-    filters = {"categories": list(categories), "exclude_ids": list(exclude_ids)}
-    if filters["categories"] or filters["exclude_ids"]:
-        fields["filters"] = filters
+    listed = {"categories": list(categories), "exclude_ids": list(exclude_ids)}
+    if listed["categories"] or listed["exclude_ids"] or filters:
+        fields["filters"] = {**listed, **(filters or {})}
+    if understand is not None:
+        fields["understand"] = understand
     if deadline_ms is not None:
         fields["deadline_ms"] = deadline_ms
     if reply_partition is not None:

@@ -3,11 +3,14 @@ decode it, and a field they would refuse fails in the client, named (no broker n
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from streaming_rec import codec
+from streaming_rec.config import Settings
+from streaming_rec.edge.async_client import AsyncRecClient
 from streaming_rec.edge.client import RecClient
 from streaming_rec.errors import DecodeError
 from streaming_rec.schemas import Item
@@ -85,3 +88,38 @@ def test_a_field_the_workers_would_refuse_fails_in_the_client(send: Any, field: 
         send(client)
     assert caught.value.field == field
     assert client.sent == []
+
+
+class AsyncSent(AsyncRecClient):
+    """An AsyncRecClient without Kafka: what it would publish."""
+
+    def __init__(self) -> None:
+        super().__init__(Settings())
+        self.reply_partition = 3
+        self.sent: list[tuple[str, bytes | None, bytes | None]] = []
+
+    async def send_raw(
+        self, logical_topic: str, key: bytes | None, value: bytes | None, acked: bool = False
+    ) -> None:
+        self.sent.append((logical_topic, key, value))
+
+
+def test_both_clients_send_attribute_filters_and_understand() -> None:
+    """The sync and the async client (the gateway's) take the same query fields: a client
+    filter on attributes and ``understand`` reach the topic from either."""
+    attributes = {"attributes": {"price": {"lte": 1000}}, "exclude_categories": ["Used"]}
+    sync, async_ = Sent(), AsyncSent()
+    sync.send_query("u1", "laptops", categories=["Laptops"], filters=attributes, understand=False)
+    asyncio.run(
+        async_.send_query(
+            "u1", "laptops", categories=["Laptops"], filters=attributes, understand=False
+        )
+    )
+    for client in (sync, async_):
+        query = codec.decode_query(client.sent[0][2])
+        assert query.understand is False
+        assert query.filters is not None and tuple(query.filters.categories) == ("Laptops",)
+        assert tuple(query.filters.exclude_categories) == ("Used",)
+        assert query.filters.attributes is not None
+        assert query.filters.attributes["price"].lte == 1000
+    assert codec.decode_query(async_.sent[0][2]).reply_to.partition == 3
