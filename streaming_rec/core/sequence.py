@@ -185,6 +185,7 @@ class Accumulator:
         self.rest = np.zeros((f, f + width), dtype=np.float64)
         self.cross = np.zeros((f, width), dtype=np.float64)
         self.holdout = Holdout()
+        self._whiten: np.ndarray | None = None
         self.steps = 0
         self._chunk = chunk
         self._parts: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {
@@ -242,9 +243,10 @@ class Accumulator:
         rank < d)."""
         d = self.factors.shape[1]
         w = np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), target)
-        v = self.factors.astype(np.float64)
-        whiten = np.linalg.pinv(v.T @ v)
-        return [w[:, j * d : (j + 1) * d] @ whiten for j in range(len(self.horizons))]
+        if self._whiten is None:  # (VᵀV)⁻¹ once per fit, not once per ridge tried
+            v = self.factors.astype(np.float64)
+            self._whiten = np.linalg.pinv(v.T @ v)
+        return [w[:, j * d : (j + 1) * d] @ self._whiten for j in range(len(self.horizons))]
 
     def head_weights(self, ridge: float) -> list[np.ndarray]:
         """W_h fitted on the steps before the cut, one per horizon, float32."""
