@@ -30,6 +30,7 @@ from streaming_rec.core.index import (
     as_query,
     check_dim,
     id_list,
+    live_rows,
     prepare_batch,
 )
 from streaming_rec.errors import IndexError_, SnapshotError
@@ -203,10 +204,16 @@ class HnswIndex:
 
     def vectors(self, item_ids: Sequence[str]) -> FloatArray:
         """Copies of the vectors of live items (from the mirror)."""
-        missing = [i for i in id_list(item_ids) if i not in self._row]
-        if missing:
+        kept, rows = live_rows(self._row, item_ids)
+        if len(kept) != len(item_ids):
+            missing = [i for i in item_ids if i not in self._row]
             raise IndexError_(f"not in the index: {missing[:5]!r}")
-        return self._mirror[[self._row[i] for i in item_ids]].reshape(len(item_ids), self.dim)
+        return self._mirror[rows].reshape(len(kept), self.dim)
+
+    def live_vectors(self, item_ids: Sequence[str]) -> tuple[list[str], FloatArray]:
+        """The live ids among ``item_ids`` (order kept) and copies of their vectors."""
+        kept, rows = live_rows(self._row, item_ids)
+        return kept, self._mirror[rows].reshape(len(kept), self.dim)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write a snapshot folder atomically (tmp folder, then rename)."""

@@ -8,7 +8,7 @@ work on one executor thread).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -53,6 +53,10 @@ class VectorIndex(Protocol):
     def vectors(self, item_ids: Sequence[str]) -> FloatArray:
         """``(n, dim)`` vectors of live items; an unknown id raises IndexError_."""
 
+    def live_vectors(self, item_ids: Sequence[str]) -> tuple[list[str], FloatArray]:
+        """The live ids among ``item_ids`` (their order kept, unknown ones dropped) and
+        their ``(len(kept), dim)`` vectors, in one pass: the exact scan's lookup."""
+
     def __contains__(self, item_id: object) -> bool: ...
 
     def __len__(self) -> int: ...
@@ -90,6 +94,15 @@ def id_list(item_ids: Iterable[str]) -> list[str]:
     if isinstance(item_ids, str):
         raise IndexError_(f"expected a sequence of item ids, got the str {item_ids!r}")
     return list(item_ids)
+
+
+def live_rows(row_of: Mapping[str, int], item_ids: Sequence[str]) -> tuple[list[str], list[int]]:
+    """(the ids of ``item_ids`` in ``row_of``, their rows), in order, one lookup each.
+    Raises IndexError_ for a str (a sequence of one-letter ids by accident)."""
+    if isinstance(item_ids, str):
+        raise IndexError_(f"expected a sequence of item ids, got the str {item_ids!r}")
+    pairs = [(i, r) for i in item_ids if (r := row_of.get(i)) is not None]
+    return [i for i, _ in pairs], [r for _, r in pairs]
 
 
 def prepare_batch(
@@ -182,7 +195,13 @@ class ExactIndex:
 
     def vectors(self, item_ids: Sequence[str]) -> FloatArray:
         """Copies of the vectors of live items."""
-        missing = [i for i in id_list(item_ids) if i not in self._row]
-        if missing:
+        kept, rows = live_rows(self._row, item_ids)
+        if len(kept) != len(item_ids):
+            missing = [i for i in item_ids if i not in self._row]
             raise IndexError_(f"not in the index: {missing[:5]!r}")
-        return self._mat[[self._row[i] for i in item_ids]].reshape(len(item_ids), self.dim)
+        return self._mat[rows].reshape(len(kept), self.dim)
+
+    def live_vectors(self, item_ids: Sequence[str]) -> tuple[list[str], FloatArray]:
+        """The live ids among ``item_ids`` (order kept) and copies of their vectors."""
+        kept, rows = live_rows(self._row, item_ids)
+        return kept, self._mat[rows].reshape(len(kept), self.dim)

@@ -59,23 +59,28 @@ def search(
     matching: int | None,
     allow: Callable[[str], bool],
     exact_max: int = EXACT_SCAN_MAX,
-    excluded: int = 0,
+    excluded: frozenset[str] = frozenset(),
 ) -> list[Hit]:
     """Up to ``n`` best allowed items for ``vector``: without a hard filter (``mask``
-    None), an unfiltered search post-filtered (:func:`post_filtered`; ``excluded``: how
-    many ids ``allow`` refuses at most, besides unknown ones); with one, exact over the
-    matches when they are few (``matching`` ≤ ``exact_max``), else the index's filtered
-    search."""
+    None), an unfiltered search post-filtered (:func:`post_filtered`, with a margin of
+    ``len(excluded)``); with one, exact over the matches when they are few (``matching`` ≤
+    ``exact_max``), else the index's filtered search. ``allow`` must refuse exactly the
+    ids in ``excluded``, the unknown ones and, with a mask, those outside it
+    (:func:`allow_function`): the exact scan checks ``excluded`` and the index instead of
+    calling it for every match."""
     if matching == 0:
         return []
     if mask is None:
-        return post_filtered(index, vector, n, allow, excluded)
+        return post_filtered(index, vector, n, allow, len(excluded))
     if matching is None or matching > exact_max:
         return index.search(vector, n, allow)
-    ids = [i for i in facets.ids(mask) if allow(i) and i in index]
+    ids = facets.ids(mask)
+    if excluded:
+        ids = [i for i in ids if i not in excluded]
+    ids, vectors = index.live_vectors(ids)
     if not ids:
         return []
-    scores = index.vectors(ids) @ np.asarray(vector, dtype=np.float32)
+    scores = vectors @ np.asarray(vector, dtype=np.float32)
     top = np.argsort(-scores, kind="stable")[:n]
     return [Hit(ids[j], float(scores[j])) for j in top.tolist()]
 

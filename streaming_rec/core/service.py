@@ -336,7 +336,7 @@ class Recommender:
             return ranked, (), time.perf_counter(), matching
         n = max(weights.candidates, request.k)
         hits = retrieve.search(
-            self.index, facets, vector, n, mask, matching, allow, self.exact_scan_max, len(excluded)
+            self.index, facets, vector, n, mask, matching, allow, self.exact_scan_max, excluded
         )
         if understood.recency:
             hits = retrieve.recency_boost(hits, facets, self.recency_weight)

@@ -183,6 +183,19 @@ def test_bad_vectors_raise(make: Factory, bad: object) -> None:
 
 
 @pytest.mark.unit
+def test_live_vectors_keeps_the_known_ids_in_order(
+    make: Factory, rng: np.random.Generator
+) -> None:
+    index = filled(make, rng, n=5)
+    index.delete(["i2"])
+    kept, vectors = index.live_vectors(["i4", "nope", "i2", "i0"])
+    assert kept == ["i4", "i0"] and vectors.shape == (2, DIM)
+    np.testing.assert_array_equal(vectors, index.vectors(["i4", "i0"]))
+    empty_ids, empty = index.live_vectors(["nope"])
+    assert empty_ids == [] and empty.shape == (0, DIM)
+
+
+@pytest.mark.unit
 def test_a_str_is_not_a_list_of_ids(make: Factory, rng: np.random.Generator) -> None:
     index = filled(make, rng)
     index.upsert(["a", "b"], random_unit(rng, 2))

@@ -121,6 +121,18 @@ def test_both_paths_return_the_same_items_for_a_selective_filter() -> None:
     assert [s.item_id for s in exact.items] == [s.item_id for s in approx.items]
 
 
+def test_the_exact_scan_drops_excluded_ids_as_the_filtered_search_does() -> None:
+    plain = [Request("r", "u", text="laptops under $200 thing", k=10)]
+    first = [s.item_id for s in shop_service(exact_scan_max=2000).recommend(plain)[0].items]
+    exclude = frozenset(first[:3])
+    requests = [Request("r", "u", text="laptops under $200 thing", k=10, exclude=exclude)]
+    exact = shop_service(exact_scan_max=2000).recommend(requests)[0]
+    approx = shop_service(exact_scan_max=0).recommend(requests)[0]
+    got = [s.item_id for s in exact.items]
+    assert not exclude & set(got) and got[: len(first) - 3] == first[3:]
+    assert got == [s.item_id for s in approx.items]
+
+
 def test_parsed_filters_hold_and_the_reply_shows_them() -> None:
     rec = shop_service()
     [answer] = rec.recommend([Request("r", "u", text="discounted laptops under $1000", k=10)])
