@@ -183,9 +183,7 @@ def test_bad_vectors_raise(make: Factory, bad: object) -> None:
 
 
 @pytest.mark.unit
-def test_live_vectors_keeps_the_known_ids_in_order(
-    make: Factory, rng: np.random.Generator
-) -> None:
+def test_live_vectors_keeps_the_known_ids_in_order(make: Factory, rng: np.random.Generator) -> None:
     index = filled(make, rng, n=5)
     index.delete(["i2"])
     kept, vectors = index.live_vectors(["i4", "nope", "i2", "i0"])
