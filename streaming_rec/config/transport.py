@@ -79,8 +79,9 @@ class EncoderSettings(BaseSettings):
     encoder: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
         "auto",
         description="Encoder backend: torch; onnx (ONNX Runtime fp32 on the CPU, same "
-        "vectors and model id as torch); onnx-int8 (per-channel int8: its own model id, "
-        "the catalog is embedded again); auto: torch on a CUDA device, else onnx. The ONNX "
+        "vectors and model id as torch); onnx-int8 (dynamic int8, twice ONNX fp32's speed "
+        "inside the quality gate, docs/encoders.md: its own model id, the catalog is "
+        "embedded again); auto: torch on a CUDA device, else onnx. The ONNX "
         "model is exported once into SREC_ENCODER_CACHE_DIR; if that fails, torch is used.",
     )
     encoder_cache_dir: Path | None = Field(

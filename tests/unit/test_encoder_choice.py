@@ -235,3 +235,35 @@ def test_a_worker_shortens_the_gils_switch_interval() -> None:
         assert sys.getswitchinterval() == pytest.approx(0.0005)
     finally:
         sys.setswitchinterval(before)
+
+
+def test_the_int8_recipe_keeps_the_first_and_last_down_projection_in_fp32(
+    tmp_path: Path,
+) -> None:
+    """Down-projections: a constant weight of shape (k, d), k > d (one per layer)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from streaming_rec.core.onnx_export import fp32_matmuls
+
+    def weight(name: str, rows: int, cols: int) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.zeros((rows, cols), dtype=np.float32), name)
+
+    nodes, inits, x = [], [], "x"
+    for layer in range(3):
+        for kind, rows, cols in (("square", 4, 4), ("up", 4, 16), ("down", 16, 4)):
+            name = f"{kind}{layer}"
+            nodes.append(helper.make_node("MatMul", [x, f"w_{name}"], [name], name=name))
+            inits.append(weight(f"w_{name}", rows, cols))
+            x = name
+    nodes.append(helper.make_node("MatMul", [x, x], ["y"], name="activations"))
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])],
+        inits,
+    )
+    path = tmp_path / "model.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    assert fp32_matmuls(path) == ["down0", "down2"]
