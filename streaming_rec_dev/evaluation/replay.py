@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -106,8 +107,9 @@ def run(
     offline = {"most_popular": baselines.most_popular(data), "item_knn": baselines.item_knn(data)}
     timings["baselines_s"] = round(time.monotonic() - t, 1)
 
+    own_workdir = workdir is None
     workdir = workdir or Path(tempfile.mkdtemp(prefix=f"srec-eval-{dataset}-"))
-    with _stack(bootstrap, workdir) as servers:
+    with _dropping_data(workdir, own_workdir), _stack(bootstrap, workdir) as servers:
         tag = uuid.uuid4().hex[:8]
         settings = load_settings(
             bootstrap_servers=servers,
@@ -174,6 +176,18 @@ def run(
         "timings": timings,
         "sasrec": sasrec_run,
     }
+
+
+@contextmanager
+def _dropping_data(workdir: Path, own: bool) -> Iterator[None]:
+    """On leaving, delete the broker's and the worker's data under a ``workdir`` this run
+    made (300-500 MB a run; CI runs the ML-100K replay every time), keeping the logs."""
+    try:
+        yield
+    finally:
+        if own:
+            for name in ("kafka", "worker"):
+                shutil.rmtree(workdir / name, ignore_errors=True)
 
 
 def _live(
