@@ -99,9 +99,7 @@ def id_list(item_ids: Iterable[str]) -> list[str]:
 def live_rows(row_of: Mapping[str, int], item_ids: Sequence[str]) -> tuple[list[str], list[int]]:
     """(the ids of ``item_ids`` in ``row_of``, their rows), in order, one lookup each.
     Raises IndexError_ for a str (a sequence of one-letter ids by accident)."""
-    if isinstance(item_ids, str):
-        raise IndexError_(f"expected a sequence of item ids, got the str {item_ids!r}")
-    pairs = [(i, r) for i in item_ids if (r := row_of.get(i)) is not None]
+    pairs = [(i, r) for i in id_list(item_ids) if (r := row_of.get(i)) is not None]
     return [i for i, _ in pairs], [r for _, r in pairs]
 
 
