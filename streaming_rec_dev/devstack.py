@@ -118,17 +118,27 @@ def worker_env(settings: Settings, name: str = "worker-0", **extra: str) -> dict
 class WorkerProcess:
     """A real `streaming-rec worker` (or `trainer`) process with its own port and log file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int, command: str = "worker"):
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        port: int,
+        command: str = "worker",
+        argv: list[str] | None = None,
+    ):
+        """``argv``: what to run instead of ``python -m streaming_rec <command>`` (a test's
+        fault-injecting wrapper of the worker), with this Python."""
         self.env = env
         self.log_path = log_path
         self.port = port
         self.command = command
+        self.argv = argv or ["-m", "streaming_rec", command]
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streaming_rec", self.command],
+                [sys.executable, *self.argv],
                 env=self.env,
                 cwd=ROOT,
                 stdout=log,

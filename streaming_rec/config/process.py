@@ -77,6 +77,14 @@ class WorkerSettings(BaseSettings):
         description="/live answers 503 once a ready worker has held records on a partition "
         "this long without committing past any (wedged, not just behind; 0: never).",
     )
+    recovery_stall_s: float = Field(
+        20.0,
+        ge=0,
+        le=86_400,
+        description="A table recovery (user state read back from its changelog after a "
+        "rebalance) that reads nothing this long is restarted by a consumer-group rejoin, "
+        "at most 3 times; then /live answers 503 (s; 0: never).",
+    )
 
     @field_validator("heartbeat_interval_s")
     @classmethod

@@ -54,7 +54,9 @@ def new_faust_app(settings: Settings, app_id: str, **extra: Any) -> faust.App:
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         **extra,
     )
-    app.sensors.add(StreamMonitor(app, settings.live_stall_s))
+    app.sensors.add(
+        StreamMonitor(app, settings.live_stall_s, recovery_stall_s=settings.recovery_stall_s)
+    )
     return app
 
 

@@ -155,6 +155,13 @@ REBALANCES = Counter(
     namespace=_NS,
     registry=REGISTRY,
 )
+RECOVERY_RESTARTS = Counter(
+    "recovery_restarts",
+    "Table recoveries restarted (by a group rejoin) after reading nothing for "
+    "SREC_RECOVERY_STALL_S.",
+    namespace=_NS,
+    registry=REGISTRY,
+)
 REBALANCE_SECONDS = Histogram(
     "rebalance_seconds",
     "Time from a rebalance's start to its end (partitions assigned and recovered), s.",

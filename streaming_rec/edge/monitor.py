@@ -16,6 +16,16 @@ never about one that is merely behind: a worker is wedged when, once ready, a pa
 it owns holds records past its committed offset and that offset has not moved for
 ``stall_s`` seconds (a busy worker commits every few seconds), or when the sensor's own
 loop tick stopped. A worker that is still loading its catalog is never wedged.
+
+Table recovery (reading the user-state changelog after a rebalance) can wait forever for
+records Faust's fetcher never hands it: faust-streaming's recovery-hang class (their
+issues #21, #47, #74), seen here once in a CI run, after one of two workers was killed:
+"No event received for active tp … since recovery start" for minutes, every changelog
+partition at its start offset. ``RecoveryWatch`` notices a recovery whose read offsets
+have not moved for ``SREC_RECOVERY_STALL_S`` and the sensor restarts it the way Faust
+itself does after a rebalance — by asking the consumer to rejoin its group (a rebalance
+seeks, resumes and fetches every partition afresh). After ``KICKS_MAX`` restarts that did
+not help, the worker is wedged and ``/live`` says so, so that an orchestrator restarts it.
 """
 
 from __future__ import annotations
@@ -36,6 +46,8 @@ log = logging.getLogger(__name__)
 
 SAMPLE_S = 5.0
 TICK_S = 1.0
+#: Restarts of one stalled table recovery before the worker calls itself wedged.
+KICKS_MAX = 3
 
 
 @dataclass
@@ -89,15 +101,63 @@ class LagTracker:
         ]
 
 
+@dataclass
+class RecoveryWatch:
+    """Whether a table recovery is stalled (pure: the sensor feeds it samples; unit tests
+    call it directly). A sample is Faust's ``Recovery.in_recovery`` and the read offsets
+    of the changelog partitions it recovers, ``(topic, partition) → offset`` (None before
+    the first record). Stalled: in recovery and those offsets unchanged for ``stall_s``
+    seconds (0: never)."""
+
+    stall_s: float
+    kicks_max: int = KICKS_MAX
+    kicks: int = 0
+    _offsets: tuple[tuple[tuple[str, int], int | None], ...] | None = None
+    _since: float = 0.0
+
+    def update(
+        self, in_recovery: bool, offsets: Mapping[tuple[str, int], int | None], now: float
+    ) -> bool:
+        """One sample at ``now`` (monotonic s). True when the recovery should be restarted
+        now: stalled, and fewer than ``kicks_max`` restarts of this recovery so far (the
+        count starts again when a recovery ends)."""
+        if not in_recovery or self.stall_s <= 0:
+            self._offsets, self.kicks = None, 0
+            return False
+        at = tuple(sorted(offsets.items()))
+        if at != self._offsets:
+            self._offsets, self._since = at, now
+            return False
+        if now - self._since < self.stall_s or self.kicks >= self.kicks_max:
+            return False
+        self.kicks += 1
+        self._since = now  # the restart gets stall_s of its own
+        return True
+
+    def stuck(self, now: float) -> float | None:
+        """Seconds the recovery has been stalled once every restart was spent, else None."""
+        if self._offsets is None or self.kicks < self.kicks_max:
+            return None
+        stalled = now - self._since
+        return stalled if stalled >= self.stall_s else None
+
+
 class StreamMonitor(faust.Sensor):
     """The sensor of one Faust app (added by ``faust_base.new_faust_app``). ``ready`` is set
     by ``faust_base.add_pages`` to the worker's readiness."""
 
-    def __init__(self, app: faust.App, stall_s: float, sample_s: float = SAMPLE_S) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        stall_s: float,
+        sample_s: float = SAMPLE_S,
+        recovery_stall_s: float = 0.0,
+    ) -> None:
         super().__init__()
         self.app = app
         self.sample_s = sample_s
         self.tracker = LagTracker(stall_s)
+        self.recovery = RecoveryWatch(recovery_stall_s)
         self.ready: Callable[[], bool] = lambda: False
         self.last_tick = time.monotonic()
         self._rebalance_started: float | None = None
@@ -133,6 +193,12 @@ class StreamMonitor(faust.Sensor):
                 f"no commit for {self.tracker.stall_s:.0f} s with records waiting on "
                 + ", ".join(stalled)
             )
+        stuck = self.recovery.stuck(now)
+        if stuck is not None:
+            return (
+                f"table recovery has read nothing for {stuck:.0f} s after "
+                f"{self.recovery.kicks} restarts"
+            )
         return None
 
     # --- background tasks -----------------------------------------------------------------------
@@ -150,9 +216,36 @@ class StreamMonitor(faust.Sensor):
         while not self.should_stop:
             await self.sleep(self.sample_s)
             try:
+                await self.watch_recovery()
+            except Exception as exc:  # never let the watch take the sensor down
+                log.warning("recovery watch skipped: %s", exc)
+            try:
                 await self.sample()
             except Exception as exc:  # a consumer not started yet, a broker away: next time
                 log.debug("lag sample skipped: %s", exc)
+
+    async def watch_recovery(self) -> None:
+        """Feed ``RecoveryWatch`` from Faust's recovery; restart a stalled one by a rejoin."""
+        # ``_recovery``, not ``recovery``: the property would create one in an app without tables
+        recovery = getattr(self.app.tables, "_recovery", None)
+        if recovery is None:
+            return
+        offsets = {(tp.topic, tp.partition): at for tp, at in recovery.active_offsets.items()}
+        if not self.recovery.update(bool(recovery.in_recovery), offsets, time.monotonic()):
+            return
+        remaining = {
+            f"{tp.topic}[{tp.partition}]": n for tp, n in recovery.active_remaining().items() if n
+        }
+        log.warning(
+            "table recovery has read nothing for %.0f s (remaining %s): rejoining the "
+            "consumer group to restart it (%d of %d)",
+            self.recovery.stall_s,
+            remaining,
+            self.recovery.kicks,
+            self.recovery.kicks_max,
+        )
+        metrics.RECOVERY_RESTARTS.inc()
+        await rejoin_group(self.app)
 
     async def sample(self) -> None:
         """Read end and committed offsets of the assigned partitions; update the gauges."""
@@ -192,6 +285,20 @@ class StreamMonitor(faust.Sensor):
         for topic, n in counts.items():
             metrics.ASSIGNED_PARTITIONS.labels(topic).set(n)
         self._topics_shown |= set(counts)
+
+
+async def rejoin_group(app: faust.App) -> None:
+    """Ask the worker's Kafka consumer to rejoin its group: a rebalance, after which Faust
+    seeks, resumes and recovers every assigned partition afresh. The consumer lives on
+    Faust's consumer thread, so the request is made there. RuntimeError when the installed
+    Faust/aiokafka no longer have the consumer thread and group coordinator this uses."""
+    thread = getattr(app.consumer, "_thread", None)
+    consumer = thread._ensure_consumer() if thread is not None else None
+    coordinator = getattr(consumer, "_coordinator", None)
+    request = getattr(coordinator, "request_rejoin", None)
+    if thread is None or request is None:
+        raise RuntimeError("rejoin: no Faust consumer thread or aiokafka group coordinator")
+    await thread.call_thread(request)
 
 
 def monitor_of(app: faust.App) -> StreamMonitor | None:

@@ -1,7 +1,8 @@
 """Failures on a real broker with real worker processes: a worker whose broker vanished
 still exits on SIGTERM; killing one of two workers under load, or stopping the broker and
-starting it again, loses no query and no feedback event, and counts none twice. Each test
-starts a broker of its own so the session broker is untouched."""
+starting it again, loses no query and no feedback event, and counts none twice; a table
+recovery that hangs is restarted. Most tests start a broker of their own so the session
+broker is untouched."""
 
 from __future__ import annotations
 
@@ -284,3 +285,49 @@ def test_a_second_worker_joining_under_load_takes_partitions_and_their_users(
         finally:
             for worker in workers:
                 worker._kill()
+
+
+def test_a_hung_table_recovery_is_restarted_and_the_user_state_comes_back(
+    kafka_bootstrap: str, movies: list[Movie], tmp_path: Path
+) -> None:
+    """The recovery-hang class of faust-streaming (seen once in CI after a kill -9): a
+    worker's recovery of the user-state changelog never receives a record. The fault is
+    injected (tests/integration/hung_recovery_worker.py drops the first resume of the
+    changelog partitions); the worker must notice within SREC_RECOVERY_STALL_S, rejoin its
+    group, recover the state and answer with it."""
+    settings = with_catalog(kafka_bootstrap, tmp_path / "w", movies)
+    user = f"u-hung-{uuid.uuid4().hex[:6]}"
+    items = [m.item_id for m in movies[:5]]
+    first = one_worker(settings, tmp_path, "hung-a")
+    hung = WorkerProcess(
+        worker_env(settings, "hung-b", SREC_RECOVERY_STALL_S="5"),
+        tmp_path / "hung.log",
+        settings.web_port,
+        argv=[str(Path(__file__).with_name("hung_recovery_worker.py"))],
+    )
+    with RecClient(settings) as client:
+        try:
+            first.start()
+            first.wait_ready(min_items=CATALOG, timeout=240)
+            for item in items:
+                client.feedback(user, item, "click")
+            client.flush()
+            before = ask_until(client, user, lambda r: r.user_events == len(items), text="")
+            assert before.user_events == len(items)
+            first.stop()
+
+            started = time.monotonic()
+            hung.start()
+            hung.wait_ready(min_items=CATALOG, timeout=240)
+            after = client.ask(user, "", timeout=90)  # answered once recovered
+            print(
+                f"answered with the recovered state {time.monotonic() - started:.1f} s after start"
+            )
+            log = hung.log_path.read_text(errors="replace")
+            assert "fault: the resume of" in log  # the hang was injected
+            assert after.user_events == len(items), hung.log_tail()
+            assert "rejoining the consumer group to restart it" in log
+            assert counter(hung, "streaming_rec_recovery_restarts_total") >= 1
+        finally:
+            first._kill()
+            hung._kill()
