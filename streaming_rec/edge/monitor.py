@@ -18,14 +18,15 @@ it owns holds records past its committed offset and that offset has not moved fo
 loop tick stopped. A worker that is still loading its catalog is never wedged.
 
 Table recovery (reading the user-state changelog after a rebalance) can wait forever for
-records Faust's fetcher never hands it: faust-streaming's recovery-hang class (their
-issues #21, #47, #74), seen here once in a CI run, after one of two workers was killed:
-"No event received for active tp … since recovery start" for minutes, every changelog
-partition at its start offset. ``RecoveryWatch`` notices a recovery whose read offsets
-have not moved for ``SREC_RECOVERY_STALL_S`` and the sensor restarts it the way Faust
-itself does after a rebalance — by asking the consumer to rejoin its group (a rebalance
-seeks, resumes and fetches every partition afresh). After ``KICKS_MAX`` restarts that did
-not help, the worker is wedged and ``/live`` says so, so that an orchestrator restarts it.
+records Faust's fetcher never hands it: faust-streaming's recovery-hang class
+(faust-streaming/faust#74, robinhood/faust#218), seen here once in a CI run after one of two
+workers was killed: "No event received for active tp … since recovery start" for
+minutes, every changelog partition at its start offset. ``RecoveryWatch`` notices a
+recovery whose read offsets have not moved for ``SREC_RECOVERY_STALL_S`` and the sensor
+restarts it the way Faust itself does after a rebalance — by asking the consumer to
+rejoin its group (a rebalance seeks, resumes and fetches every partition afresh). After
+``KICKS_MAX`` restarts that did not help, the worker is wedged and ``/live`` says so, so
+that an orchestrator restarts it.
 """
 
 from __future__ import annotations
