@@ -11,6 +11,7 @@ it until it is the top answer; then delete it and poll until it is gone.
 from __future__ import annotations
 
 import random
+import re
 import sys
 import time
 import uuid
@@ -155,14 +156,29 @@ def item_to_searchable(ctx: Context, trials: int) -> dict[str, Any]:
 
 def run(ctx: Context) -> dict[str, Any]:
     n, trials = (10, 5) if ctx.quick else (60, 25)
+    ctx.client()  # the stack up: the worker's start-up collections are not counted below
+    gc_before = len(slow_gc_pauses(ctx))
     log(f"freshness: click → effect for {n} fresh users")
     clicks = click_to_effect(ctx, n)
     log(f"click → effect p99 {clicks['click_to_reflected_answer_ms']['p99']} ms")
     log(f"freshness: item → searchable, {trials} trials")
     items = item_to_searchable(ctx, trials)
     log(f"item → searchable p99 {items['publish_to_top_answer_ms']['p99']} ms")
-    results = {"click_to_effect": clicks, "item_to_searchable": items}
+    results = {
+        "click_to_effect": clicks,
+        "item_to_searchable": items,
+        "worker_slow_gc_pauses_ms": slow_gc_pauses(ctx)[gc_before:],
+    }
     settings = settings_record(ctx.settings())
     settings.update({"users": n, "item_trials": trials})
     write_json("freshness", results, settings)
     return results
+
+
+def slow_gc_pauses(ctx: Context) -> list[float]:
+    """The garbage collections of ≥ 50 ms the worker has logged so far (edge/gcwatch.py),
+    in ms, oldest first."""
+    if ctx.worker is None:
+        return []
+    text = ctx.worker.log_path.read_text(errors="replace")
+    return [float(ms) for ms in re.findall(r"collection paused the process for (\d+) ms", text)]

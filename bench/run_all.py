@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import OPTIONS, Context, log, out_dir, set_out_dir
 from summary import write_summary
 
-PARTS = ("floor", "hops", "idle", "load", "freshness", "index_scale")
+PARTS = ("floor", "hops", "idle", "load", "freshness", "gc", "index_scale")
 ALIASES = {"scale": "index_scale", "e2e": "idle,load"}
 
 
@@ -98,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
                 import freshness
 
                 ctx.results[part] = freshness.run(ctx)
+            elif part == "gc":
+                import gcpause
+
+                ctx.results[part] = gcpause.run(ctx)
             elif part == "index_scale":
                 import index_scale
 

@@ -123,17 +123,21 @@ def build_worker_app(settings: Settings) -> faust.App:
     """Topics checked (and created if allowed), the model loaded, the Faust app wired."""
     from streaming_rec.edge.admin import ensure_topics
     from streaming_rec.edge.app import build_app
+    from streaming_rec.edge.gcwatch import GcWatch, freeze_startup_objects
     from streaming_rec.edge.metrics import show_build
 
     catalog = TopicCatalog.load()
     if settings.create_topics:
         ensure_topics(settings, catalog)
     tune_worker_process(settings)
+    GcWatch().install()
     if settings.role == "embed":
         from streaming_rec.edge.embed_app import build_embed_app
 
         embedder = build_embedder(settings)
         show_build(settings.role, embedder.name, backend_name(embedder))
+        if settings.gc_freeze:  # an embed worker has no catalog to wait for
+            freeze_startup_objects()
         return build_embed_app(settings, embedder, catalog)
     service = build_recommender(settings)
     show_build(settings.role, service.model_version, backend_name(service.embedder))

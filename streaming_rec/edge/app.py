@@ -39,6 +39,7 @@ from streaming_rec.edge.faust_base import (
     raw_topics,
     worker_name,
 )
+from streaming_rec.edge.gcwatch import freeze_startup_objects
 from streaming_rec.edge.replicated import ReplicatedState
 from streaming_rec.flows.answer import AnswerQueries
 from streaming_rec.flows.dedup import RecentRequests
@@ -142,6 +143,8 @@ def build_app(settings: Settings, service: Recommender, catalog: TopicCatalog) -
     @app.agent(query_topic)
     async def answer_queries(stream: faust.StreamT[bytes]) -> None:
         await replicated.ready()
+        if settings.gc_freeze:  # the catalog is in: keep full collections off it
+            freeze_startup_objects()
         async with watch.running("answer_queries"):
             await feed(stream, flows.answer.handle, settings.max_batch, within_s)
 

@@ -162,6 +162,15 @@ RECOVERY_RESTARTS = Counter(
     namespace=_NS,
     registry=REGISTRY,
 )
+GC_PAUSE_SECONDS = Histogram(
+    "gc_pause_seconds",
+    "Python garbage collections by generation: how long each held the process (s; "
+    "edge/gcwatch.py).",
+    ["generation"],
+    namespace=_NS,
+    registry=REGISTRY,
+    buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 REBALANCE_SECONDS = Histogram(
     "rebalance_seconds",
     "Time from a rebalance's start to its end (partitions assigned and recovered), s.",
