@@ -109,6 +109,8 @@ def worker_env(settings: Settings, name: str = "worker-0", **extra: str) -> dict
             "SREC_UNKNOWN_ITEM_HOLD_S": str(settings.unknown_item_hold_s),
             "SREC_WORKER_NAME": name,
             "HF_HUB_OFFLINE": "1",
+            # its log file is read while it runs (tests, benches): no line waits in a buffer
+            "PYTHONUNBUFFERED": "1",
         }
     )
     env.update(extra)

@@ -34,6 +34,9 @@ def new_faust_app(settings: Settings, app_id: str, **extra: Any) -> faust.App:
     from streaming_rec.edge.kafka_config import faust_broker_kwargs
 
     faust_fixes.apply()
+    faust_fixes.configure_fetch(
+        faust_fixes.FetchTiming(settings.fetch_max_wait_ms, settings.fetch_backoff_ms)
+    )
     check_take_ready()
     app = faust.App(
         app_id,

@@ -1,5 +1,6 @@
 """Workarounds for faust-streaming 0.15: a startup race, table writes from batches, an
-idempotent producer, a read_committed consumer and a fetcher that skips unreadable batches.
+idempotent producer, a read_committed consumer with fetch timings for latency, and a
+fetcher that skips unreadable batches.
 
 When a worker (re)starts with a backlog, Faust starts fetching the stream partitions
 before ``Recovery.on_recovery_completed`` seeks them to their committed offsets, and that
@@ -17,6 +18,14 @@ Faust's worker consumer reads ``read_uncommitted`` unless the app itself is tran
 (exactly_once), so a record of a transaction that was later aborted reached the agents.
 The patch makes it ``read_committed`` in every processing mode.
 
+A worker's fetches: aiokafka sends no fetch to a broker while records of any partition
+it fetched from there are still unread (Faust reads only its active partitions), for up
+to ``prefetch_backoff`` (100 ms, not a constructor option); and Faust asks the broker to
+hold a fetch with no new data for 1500 ms, so a partition that the fetch in flight left
+out waits for it. With one broker every partition shares the node: an ask waited ~110 ms
+once in most bench runs of `bench/run_all.py --only freshness`. The patch sets both from
+SREC_FETCH_BACKOFF_MS and SREC_FETCH_MAX_WAIT_MS (:func:`configure_fetch`).
+
 Every patch checks the installed Faust version and the shape of what it replaces when it
 is applied, and raises :class:`~streaming_rec.edge.patching.PatchMismatch` at start when
 they no longer match (tests/unit/test_faust_fixes.py proves each one applies and works).
@@ -29,6 +38,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from faust import streams
@@ -43,6 +53,24 @@ FAUST_SERIES = "0.15"
 ISOLATION = "read_committed"
 
 _lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class FetchTiming:
+    """The worker consumer's fetch timings: ``max_wait_ms`` (ms the broker holds a fetch
+    with no new record) and ``backoff_ms`` (ms every fetch to a broker waits while records
+    of one of its partitions are unread). None: the library's own."""
+
+    max_wait_ms: int | None = None
+    backoff_ms: float | None = None
+
+
+_fetch = [FetchTiming()]
+
+
+def configure_fetch(timing: FetchTiming) -> None:
+    """The fetch timings of the worker consumers made from now on in this process."""
+    _fetch[0] = timing
 
 
 def _recovery_stops_flow_first() -> None:
@@ -96,9 +124,32 @@ def _read_committed_consumer() -> None:
         if getattr(consumer, "_isolation_level", None) not in ("read_uncommitted", ISOLATION):
             raise patching.PatchMismatch(f"{patch}: AIOKafkaConsumer has no _isolation_level")
         consumer._isolation_level = ISOLATION
+        timing = _fetch[0]
+        if timing.max_wait_ms is not None:
+            if not isinstance(getattr(consumer, "_fetch_max_wait_ms", None), int):
+                raise patching.PatchMismatch(f"{patch}: AIOKafkaConsumer has no _fetch_max_wait_ms")
+            consumer._fetch_max_wait_ms = timing.max_wait_ms
+        if timing.backoff_ms is not None:
+            _set_backoff_on_start(consumer, timing.backoff_ms / 1000.0, patch)
         return consumer
 
     owner._create_worker_consumer = patching.mark(create_worker_consumer, original)  # type: ignore[method-assign]
+
+
+def _set_backoff_on_start(consumer: Any, backoff_s: float, patch: str) -> None:
+    """aiokafka builds the consumer's Fetcher in ``start()`` with prefetch_backoff fixed at
+    0.1 s: set it on the Fetcher once started (PatchMismatch there if it has no such
+    attribute any more)."""
+    start = consumer.start
+
+    async def start_then_set_backoff() -> None:
+        await start()
+        fetcher = getattr(consumer, "_fetcher", None)
+        if not isinstance(getattr(fetcher, "_prefetch_backoff", None), float):
+            raise patching.PatchMismatch(f"{patch}: aiokafka's Fetcher has no _prefetch_backoff")
+        fetcher._prefetch_backoff = backoff_s  # type: ignore[union-attr]
+
+    consumer.start = start_then_set_backoff
 
 
 def _check_current_event() -> None:

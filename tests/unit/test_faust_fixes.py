@@ -79,6 +79,50 @@ def test_the_worker_consumer_reads_committed_records_only() -> None:
     assert made._isolation_level == "read_committed"
 
 
+def test_the_worker_consumer_gets_the_configured_fetch_timings() -> None:
+    async def make() -> Any:
+        app = faust.App("srec-test-fixes-f", broker="kafka://127.0.0.1:1")
+        thread = faust_aiokafka.AIOKafkaConsumerThread(
+            app.consumer, loop=asyncio.get_running_loop()
+        )
+        return thread._create_worker_consumer(app.transport)
+
+    try:
+        faust_fixes.configure_fetch(faust_fixes.FetchTiming(max_wait_ms=100, backoff_ms=5.0))
+        made = asyncio.run(make())
+    finally:
+        faust_fixes.configure_fetch(faust_fixes.FetchTiming())
+    assert made._fetch_max_wait_ms == 100
+    assert made._isolation_level == "read_committed"
+    untouched = asyncio.run(make())
+    assert untouched._fetch_max_wait_ms == 1500  # Faust's own, when nothing is configured
+
+
+def test_the_fetch_backoff_is_set_on_the_fetcher_that_start_builds() -> None:
+    class Fetcher:
+        _prefetch_backoff = 0.1
+
+    class Consumer:
+        _fetcher: Any = None
+
+        async def start(self) -> None:
+            self._fetcher = Fetcher()
+
+    consumer = Consumer()
+    faust_fixes._set_backoff_on_start(consumer, 0.005, "test")
+    asyncio.run(consumer.start())
+    assert consumer._fetcher._prefetch_backoff == 0.005
+
+    class Renamed(Consumer):
+        async def start(self) -> None:
+            self._fetcher = object()  # an aiokafka whose Fetcher lost the attribute
+
+    renamed = Renamed()
+    faust_fixes._set_backoff_on_start(renamed, 0.005, "test")
+    with pytest.raises(patching.PatchMismatch, match="_prefetch_backoff"):
+        asyncio.run(renamed.start())
+
+
 def test_a_patch_refuses_another_faust(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(faust_fixes, "FAUST_SERIES", "0.16")
     with pytest.raises(patching.PatchMismatch, match=r"faust-streaming 0\.16"):
