@@ -39,7 +39,7 @@ def ask(client: Any, user: str, text: str, k: int) -> Any:
 
 WARM_UP_CLICKS = 3
 """Clicks sent (and answered) before the timed ones: a new client's first record to the
-feedback topic waits for its metadata and connection (50-75 ms here), once per client
+feedback topic waits for its metadata and connection (85-105 ms here), once per client
 process, not per click; they are reported apart as warm_up_ms."""
 
 
