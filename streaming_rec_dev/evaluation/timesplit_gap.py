@@ -43,10 +43,9 @@ from streaming_rec_dev.evaluation.split import (
     interactions,
     time_quantile,
 )
+from streaming_rec_dev.evaluation.timesplit import DAY, DOCS
 
 log = logging.getLogger(__name__)
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "quality"
-DAY = 86400.0
 WEIGHTS = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 CANDIDATES = (500, 2000)
 BUCKETS = (2, 4, 6)
