@@ -125,20 +125,20 @@ class StreamSettings(BaseSettings):
 
     # --- Streams -------------------------------------------------------------------------
     fetch_max_wait_ms: int = Field(
-        100,
+        1500,
         ge=1,
         le=30_000,
         description="How long the broker holds a worker's fetch that has no new record (ms; "
-        "Faust's own 1500). A partition left out of a fetch in flight waits for it to "
-        "return: a new item waited up to 1.2 s with 1500 (edge/faust_fixes.py).",
+        "Faust's 1500). 100 with SREC_FETCH_BACKOFF_MS=5 removed ~110 ms waits in bench "
+        "runs (docs/bench/fetch); opt-in until a CI failure seen with them is understood.",
     )
     fetch_backoff_ms: float = Field(
-        5.0,
+        100.0,
         ge=0,
         le=1000,
         description="How long a worker's consumer holds back every fetch to the broker while "
         "records of one partition are still unread by Faust (ms; aiokafka's prefetch_backoff, "
-        "100). At 100 an ask waited ~110 ms once in most bench runs (docs/bench/fetch/).",
+        "100). At 100 an ask waited ~110 ms in 9 of 19 bench runs; try 5 (docs/bench/fetch/).",
     )
     max_wait_ms: float = Field(
         0.0,
