@@ -67,11 +67,9 @@ class GcWatch:
         metrics.GC_PAUSE_SECONDS.labels(generation=generation).observe(seconds)
         if seconds >= self.slow_s:
             log.warning(
-                "gc: generation %s collection paused the process for %.0f ms "
-                "(%d objects tracked, %d frozen)",
+                "gc: generation %s collection paused the process for %.0f ms (%d frozen)",
                 generation,
                 seconds * 1000.0,
-                len(gc.get_objects()),
                 gc.get_freeze_count(),
             )
 
