@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import OPTIONS, Context, log, out_dir, set_out_dir
 from summary import write_summary
 
-PARTS = ("floor", "hops", "idle", "load", "freshness", "gc", "index_scale")
+PARTS = ("floor", "hops", "idle", "load", "freshness", "gc", "rank", "index_scale")
 ALIASES = {"scale": "index_scale", "e2e": "idle,load"}
 
 
@@ -102,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
                 import gcpause
 
                 ctx.results[part] = gcpause.run(ctx)
+            elif part == "rank":
+                import rankcost
+
+                ctx.results[part] = rankcost.run(ctx)
             elif part == "index_scale":
                 import index_scale
 

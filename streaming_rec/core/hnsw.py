@@ -196,9 +196,10 @@ class HnswIndex:
                 use_filter = True
                 log.debug("hnsw search returned fewer than asked; retrying with k=%d", k)
                 continue
+            ids = self._id
             return [
-                Hit(self._id[int(label)], float(1.0 - dist))
-                for label, dist in zip(labels[0], dists[0], strict=True)
+                Hit(ids[label], 1.0 - dist)
+                for label, dist in zip(labels[0].tolist(), dists[0].tolist(), strict=True)
             ]
         return []
 

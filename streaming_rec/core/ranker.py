@@ -60,28 +60,30 @@ def fuse(
 def rerank(
     candidates: Sequence[tuple[str, float]],
     vectors: np.ndarray | None,
-    prior: Callable[[str], float],
+    priors: Callable[[Sequence[str]], np.ndarray],
     weights: RankingWeights,
     k: int,
 ) -> list[tuple[str, float]]:
     """Add the prior to each candidate's similarity, then pick k (greedy MMR when λ < 1).
 
-    ``vectors`` holds the candidates' item vectors in the same order (needed only for MMR).
+    ``vectors`` holds the candidates' item vectors in the same order (needed only for MMR);
+    ``priors`` maps the candidates' ids to their priors, (n,) float64
+    (core/popularity.py ``Popularity.priors``).
     """
     if not candidates:
         return []
-    ids = [item_id for item_id, _ in candidates]
-    scores = np.array([s for _, s in candidates], dtype=np.float64)
+    ids, similarity = zip(*candidates, strict=True)
+    scores = np.array(similarity, dtype=np.float64)
     if weights.prior_weight:
-        scores = scores + weights.prior_weight * np.array([prior(i) for i in ids])
+        scores = scores + weights.prior_weight * priors(ids)
     if weights.mmr_lambda >= 1.0 or vectors is None or len(ids) <= 1:
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [(ids[i], float(scores[i])) for i in order]
+        order = np.argsort(-scores, kind="stable")[:k].tolist()
+        return [(ids[i], s) for i, s in zip(order, scores[order].tolist(), strict=True)]
     return _mmr(ids, scores, vectors, weights.mmr_lambda, k)
 
 
 def _mmr(
-    ids: list[str], scores: np.ndarray, vectors: np.ndarray, lam: float, k: int
+    ids: Sequence[str], scores: np.ndarray, vectors: np.ndarray, lam: float, k: int
 ) -> list[tuple[str, float]]:
     similarity = vectors @ vectors.T
     chosen: list[int] = []

@@ -343,9 +343,7 @@ class Recommender:
         searched = time.perf_counter()
         ids = [h.item_id for h in hits]
         vectors = self.index.vectors(ids) if weights.mmr_lambda < 1.0 and ids else None
-        ranked = rerank(
-            [(h.item_id, h.score) for h in hits], vectors, self.popularity.prior, weights, request.k
-        )
+        ranked = rerank(hits, vectors, self.popularity.priors, weights, request.k)
         shown = {i for i, _ in ranked}
         return ranked, partial(self._uncertain, hits, shown), searched, matching
 
@@ -355,7 +353,7 @@ class Recommender:
         rest = [(h.item_id, h.score) for h in hits if h.item_id not in shown]
         if len(rest) <= 1:
             return rest
-        priors = np.array([self.popularity.prior(i) for i, _ in rest])
+        priors = self.popularity.priors([i for i, _ in rest])
         cut = float(np.median(priors))
         return [r for r, p in zip(rest, priors, strict=True) if p <= cut]
 
@@ -369,7 +367,7 @@ class Recommender:
         """Per shown item, one column per ranking signal (core/signals.py): the parts of
         its score that the blend learner trades off (core/learner.py)."""
         parts = np.zeros((len(item_ids), len(PARTS)), dtype=np.float64)
-        parts[:, COLUMN["prior_weight"]] = [self.popularity.prior(i) for i in item_ids]
+        parts[:, COLUMN["prior_weight"]] = self.popularity.priors(item_ids)
         present, vectors = self.item_parts(item_ids)
         if not present:
             return parts

@@ -122,12 +122,10 @@ class UpdateRule:
         if not found:
             return None
         row = {item_id: i for i, item_id in enumerate(found)}
-        total = np.zeros(vectors.shape[1], dtype=np.float64)
-        for coefficient, entry in zip(coefficients, history, strict=True):
-            i = row.get(entry.item_id)
-            if i is not None and coefficient != 0.0:
-                total += coefficient * vectors[i]
-        return total.astype(np.float32)
+        rows = np.array([row.get(e.item_id, -1) for e in history], dtype=np.intp)
+        known = rows >= 0
+        total = coefficients[known] @ vectors[rows[known]].astype(np.float64)
+        return np.asarray(total, dtype=np.float32)
 
 
 def unit(vector: np.ndarray | None) -> np.ndarray | None:

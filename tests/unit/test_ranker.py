@@ -26,11 +26,11 @@ def test_prior_reorders_close_candidates() -> None:
     for _ in range(50):
         popular.observe("b", 1.0, 0.0)
     ranked = rerank(
-        [("a", 0.80), ("b", 0.79)], None, popular.prior, RankingWeights(prior_weight=0.1), 2
+        [("a", 0.80), ("b", 0.79)], None, popular.priors, RankingWeights(prior_weight=0.1), 2
     )
     assert [i for i, _ in ranked] == ["b", "a"]
     no_prior = rerank(
-        [("a", 0.80), ("b", 0.79)], None, popular.prior, RankingWeights(prior_weight=0), 2
+        [("a", 0.80), ("b", 0.79)], None, popular.priors, RankingWeights(prior_weight=0), 2
     )
     assert [i for i, _ in no_prior] == ["a", "b"]
 
@@ -39,9 +39,11 @@ def test_mmr_skips_near_duplicates() -> None:
     vectors = np.array([[1.0, 0.0], [0.999, 0.045], [0.0, 1.0]], dtype=np.float32)
     candidates = [("a", 0.9), ("a-copy", 0.89), ("other", 0.5)]
     w = RankingWeights(prior_weight=0, mmr_lambda=0.5)
-    ranked = rerank(candidates, vectors, lambda _: 0.0, w, 2)
+    ranked = rerank(candidates, vectors, lambda ids: np.zeros(len(ids)), w, 2)
     assert [i for i, _ in ranked] == ["a", "other"]
-    plain = rerank(candidates, vectors, lambda _: 0.0, RankingWeights(prior_weight=0), 2)
+    plain = rerank(
+        candidates, vectors, lambda ids: np.zeros(len(ids)), RankingWeights(prior_weight=0), 2
+    )
     assert [i for i, _ in plain] == ["a", "a-copy"]
 
 
@@ -54,6 +56,9 @@ def test_popularity_decays_and_ignores_negative_events() -> None:
     assert popular.prior("new") == pytest.approx(1.0)
     assert 0 < popular.prior("old") < 1 and popular.prior("never") == 0.0
     assert [i for i, _ in popular.top(5, lambda i: i != "new")] == ["old"]
+    ids = ["new", "never", "old"]
+    assert popular.priors(ids).tolist() == pytest.approx([popular.prior(i) for i in ids])
+    assert Popularity(10.0).priors(ids).tolist() == [0.0, 0.0, 0.0]  # nothing observed yet
 
 
 def test_popularity_survives_many_half_lives() -> None:
