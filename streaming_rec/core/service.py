@@ -221,16 +221,20 @@ class Recommender:
         encoded = iter(self.embedder.encode(texts)) if texts else iter(())
         embed_ms = (time.perf_counter() - started) * 1000.0
         weights = self.weights  # one blend for the whole batch
-        user_f = self._sequence_tastes([r.user for r in requests])
+        users = [r.user for r in requests]
+        user_f = self._sequence_tastes(users)
+        tastes = self.update_rule.tastes(users, self.item_parts)
         answers = []
-        for request, understood, sequence_f in zip(requests, parsed, user_f, strict=True):
+        for request, understood, sequence_f, taste in zip(
+            requests, parsed, user_f, tastes, strict=True
+        ):
             query: np.ndarray | None
             if request.vector is not None:
                 query, ms = request.vector, request.embed_ms
             else:
                 query = next(encoded) if understood.text.strip() else None
                 ms = embed_ms
-            answers.append(self._answer(request, query, ms, weights, understood, sequence_f))
+            answers.append(self._answer(request, query, ms, weights, understood, sequence_f, taste))
         return answers
 
     def understand(self, request: Request) -> Understood:
@@ -257,11 +261,12 @@ class Recommender:
         weights: RankingWeights,
         understood: Understood | None = None,
         sequence_f: np.ndarray | None = None,
+        taste: np.ndarray | None = None,
     ) -> Answer:
         """One answer; ``sequence_f``: the user's u_f from the sequence model (else the
-        decayed average's factor part)."""
+        decayed average's factor part); ``taste``: the user's decayed sum [u_c ; u_f]
+        (UpdateRule.tastes, made for the whole batch)."""
         user = request.user
-        taste = self.update_rule.taste(user, self.item_parts) if user is not None else None
         taste_c = unit(taste[: self.content_dim]) if taste is not None else None
         taste_f = unit(taste[self.content_dim :]) if taste is not None and self.factor_dim else None
         if sequence_f is not None:

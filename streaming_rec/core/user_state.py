@@ -113,19 +113,40 @@ class UpdateRule:
         return np.asarray(decay * weights, dtype=np.float64)
 
     def taste(self, state: UserState, lookup: VectorLookup) -> np.ndarray | None:
-        """The decayed sum of the history's item vectors (not normalised), or None."""
-        if not state.history:
-            return None
-        history = state.history[-self.window() :]
-        coefficients = self.coefficients(history)
-        found, vectors = lookup([e.item_id for e in history])
+        """The decayed sum of the history's item vectors ((d,) float32, not normalised), or
+        None (no history, or none of its items has a vector)."""
+        return self.tastes([state], lookup)[0]
+
+    def tastes(
+        self, states: Sequence[UserState | None], lookup: VectorLookup
+    ) -> list[np.ndarray | None]:
+        """:meth:`taste` of each state (None for None), with one ``lookup`` and one weighted
+        sum for them all: each numpy call big enough lets the GIL go, and the compute thread
+        then waits up to Python's switch interval to take it back while the event loop runs,
+        so a batch pays for that once instead of once per user (bench part 'rank')."""
+        windows = [s.history[-self.window() :] if s is not None else () for s in states]
+        ids = [e.item_id for history in windows for e in history]
+        out: list[np.ndarray | None] = [None] * len(states)
+        if not ids:
+            return out
+        found, vectors = lookup(ids)
         if not found:
-            return None
+            return out
         row = {item_id: i for i, item_id in enumerate(found)}
-        rows = np.array([row.get(e.item_id, -1) for e in history], dtype=np.intp)
+        rows = np.array([row.get(i, -1) for i in ids], dtype=np.intp)
+        coefficients = np.concatenate([self.coefficients(h) for h in windows])
+        owner = np.repeat(np.arange(len(states)), [len(h) for h in windows])
         known = rows >= 0
-        total = coefficients[known] @ vectors[rows[known]].astype(np.float64)
-        return np.asarray(total, dtype=np.float32)
+        if not known.any():
+            return out
+        rows, coefficients, owner = rows[known], coefficients[known], owner[known]
+        # float32 throughout: each conversion of the (events, d) block is one more hand-over
+        weighted = vectors[rows] * coefficients.astype(np.float32)[:, None]
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        sums = np.add.reduceat(weighted, starts, axis=0)
+        for user, total in zip(owner[starts].tolist(), sums, strict=True):
+            out[user] = total
+        return out
 
 
 def unit(vector: np.ndarray | None) -> np.ndarray | None:

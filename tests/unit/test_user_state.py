@@ -40,6 +40,22 @@ def test_newer_events_weigh_more_with_the_event_half_life() -> None:
     assert np.allclose(taste, [0.5, 1.0], atol=1e-6)  # the older click counts half
 
 
+def test_a_batch_of_tastes_is_each_user_s_taste_alone() -> None:
+    rule = UpdateRule(WEIGHTS, half_life_events=1.0, half_life_seconds=1e12)
+    lookup = lookup_from({"a": vec(1, 0), "b": vec(0, 1)})
+    two = rule.apply(rule.apply(UserState("u1"), "a", "click", 0.0), "b", "purchase", 1.0)
+    unknown = rule.apply(UserState("u2"), "zzz", "click", 0.0)  # no vector for its item
+    repeat = rule.apply(rule.apply(UserState("u3"), "b", "click", 0.0), "b", "dislike", 1.0)
+    states = [None, two, UserState("empty"), unknown, repeat]
+    tastes = rule.tastes(states, lookup)
+    assert tastes[0] is None and tastes[2] is None and tastes[3] is None
+    assert np.allclose(tastes[1], [0.5, 3.0], atol=1e-6)  # a: 1 x 0.5, b: 3 x 1
+    assert np.allclose(tastes[4], [0.0, 0.5 - 1.0], atol=1e-6)  # the same item twice
+    for state, taste in zip(states[1:], tastes[1:], strict=True):
+        alone = rule.taste(state, lookup)
+        assert (alone is None and taste is None) or np.allclose(alone, taste)
+
+
 def test_time_decay_forgets_old_taste() -> None:
     rule = UpdateRule(WEIGHTS, half_life_events=1e9, half_life_seconds=10.0)
     state = rule.apply(UserState("u"), "a", "click", 0.0)
