@@ -27,6 +27,7 @@ from streaming_rec.core.index import (
     Allow,
     FloatArray,
     Hit,
+    as_queries,
     as_query,
     check_dim,
     id_list,
@@ -202,6 +203,27 @@ class HnswIndex:
                 for label, dist in zip(labels[0].tolist(), dists[0].tolist(), strict=True)
             ]
         return []
+
+    def search_many(self, queries: npt.ArrayLike, k: int) -> list[list[Hit]]:
+        """``search(row, k)`` for each row of ``(m, dim)`` queries in one hnswlib call (one
+        thread, rows one after the other, each with the same ef as alone); the rows one by
+        one when hnswlib finds fewer than k for one of them."""
+        qs = as_queries(queries, self.dim, k)
+        k = min(k, len(self._label))
+        if k == 0 or len(qs) == 0:
+            return [[] for _ in range(len(qs))]
+        if max(self.ef_search, k) != self._ef:
+            self._ef = max(self.ef_search, k)
+            self._index.set_ef(self._ef)
+        try:
+            labels, dists = self._index.knn_query(qs, k=k, num_threads=1)
+        except RuntimeError:
+            return [self.search(q, k) for q in qs]
+        ids = self._id
+        return [
+            [Hit(ids[label], 1.0 - dist) for label, dist in zip(row, d, strict=True)]
+            for row, d in zip(labels.tolist(), dists.tolist(), strict=True)
+        ]
 
     def vectors(self, item_ids: Sequence[str]) -> FloatArray:
         """Copies of the vectors of live items (from the mirror)."""

@@ -51,6 +51,10 @@ class VectorIndex(Protocol):
     def search(self, query: npt.ArrayLike, k: int, allow: Allow | None = None) -> list[Hit]:
         """Up to ``k`` live items passing ``allow``, best first."""
 
+    def search_many(self, queries: npt.ArrayLike, k: int) -> list[list[Hit]]:
+        """``search(row, k)`` for each row of the ``(m, dim)`` queries, unfiltered, in one
+        call (the compute thread gives the GIL up once for the batch)."""
+
     def vectors(self, item_ids: Sequence[str]) -> FloatArray:
         """``(n, dim)`` vectors of live items; an unknown id raises IndexError_."""
 
@@ -83,6 +87,16 @@ def as_matrix(vectors: npt.ArrayLike, n: int, dim: int) -> FloatArray:
     if not np.isfinite(arr).all():
         raise IndexError_("vectors contain NaN or infinity")
     return np.ascontiguousarray(arr)
+
+
+def as_queries(queries: npt.ArrayLike, dim: int, k: int) -> FloatArray:
+    """``(m, dim)`` float32 rows; IndexError_ for a bad shape, a non-finite value or k < 0."""
+    if k < 0:
+        raise IndexError_(f"k must be >= 0, got {k}")
+    shape = np.shape(queries)
+    if len(shape) != 2:
+        raise IndexError_(f"expected queries of shape (m, {dim}), got {shape}")
+    return as_matrix(queries, shape[0], dim)
 
 
 def as_query(query: npt.ArrayLike, dim: int, k: int) -> FloatArray:
@@ -195,6 +209,10 @@ class ExactIndex:
                 if len(hits) == k:
                     break
         return hits
+
+    def search_many(self, queries: npt.ArrayLike, k: int) -> list[list[Hit]]:
+        """``search(row, k)`` for each row of ``(m, dim)`` queries."""
+        return [self.search(q, k) for q in as_queries(queries, self.dim, k)]
 
     def vectors(self, item_ids: Sequence[str]) -> FloatArray:
         """Copies of the vectors of live items."""

@@ -60,6 +60,7 @@ def search(
     allow: Callable[[str], bool],
     exact_max: int = EXACT_SCAN_MAX,
     excluded: frozenset[str] = frozenset(),
+    searched: list[Hit] | None = None,
 ) -> list[Hit]:
     """Up to ``n`` best allowed items for ``vector``: without a hard filter (``mask``
     None), an unfiltered search post-filtered (:func:`post_filtered`, with a margin of
@@ -67,11 +68,12 @@ def search(
     ``exact_max``), else the index's filtered search. ``allow`` must refuse exactly the
     ids in ``excluded``, the unknown ones and, with a mask, those outside it
     (:func:`allow_function`): the exact scan checks ``excluded`` and the index instead of
-    calling it for every match."""
+    calling it for every match. ``searched``: the unfiltered search of
+    :func:`unfiltered_size` items, made beforehand for the whole batch (``search_many``)."""
     if matching == 0:
         return []
     if mask is None:
-        return post_filtered(index, vector, n, allow, len(excluded))
+        return post_filtered(index, vector, n, allow, len(excluded), searched)
     if matching is None or matching > exact_max:
         return index.search(vector, n, allow)
     ids = facets.ids(mask)
@@ -85,8 +87,19 @@ def search(
     return [Hit(ids[j], float(scores[j])) for j in top.tolist()]
 
 
+def unfiltered_size(n: int, margin: int, size: int) -> int | None:
+    """How many items :func:`post_filtered` asks an unfiltered search for (n + margin, at
+    most the index's ``size``), or None when it searches with the filter instead."""
+    return None if margin > n else min(n + max(margin, 0), size)
+
+
 def post_filtered(
-    index: VectorIndex, vector: np.ndarray, n: int, allow: Callable[[str], bool], margin: int
+    index: VectorIndex,
+    vector: np.ndarray,
+    n: int,
+    allow: Callable[[str], bool],
+    margin: int,
+    searched: list[Hit] | None = None,
 ) -> list[Hit]:
     """The ``n`` best allowed items from an unfiltered search of ``n + margin``, filtered
     after it; the filtered search only when fewer than ``n`` pass and the index holds
@@ -94,11 +107,14 @@ def post_filtered(
     more than the filter). Same answer as the filtered search when at most ``margin`` of
     the best fail ``allow``, without its cost: hnswlib calls a Python filter, under the
     GIL, for every node it visits (about ef of them), which the compute thread then
-    fights the event loop for."""
-    if margin > n:
+    fights the event loop for. ``searched``: that unfiltered search, already made (it must
+    have asked for :func:`unfiltered_size` items)."""
+    want = unfiltered_size(n, margin, len(index))
+    if want is None:
         return index.search(vector, n, allow)
-    want = min(n + max(margin, 0), len(index))
-    hits = [h for h in index.search(vector, want) if allow(h.item_id)]
+    if searched is None:
+        searched = index.search(vector, want)
+    hits = [h for h in searched if allow(h.item_id)]
     if len(hits) >= n or want >= len(index):
         return hits[:n]
     return index.search(vector, n, allow)

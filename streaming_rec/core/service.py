@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from random import Random
 
@@ -24,13 +24,29 @@ from streaming_rec.core.embedder import Embedder, backend_name, encode_items
 from streaming_rec.core.index import Hit, VectorIndex
 from streaming_rec.core.learner import BlendLearner, Impression, Impressions
 from streaming_rec.core.popularity import Popularity
-from streaming_rec.core.ranker import Pool, RankingWeights, explore, fuse, rerank
+from streaming_rec.core.ranker import Pool, RankingWeights, Strategy, explore, fuse, rerank
 from streaming_rec.core.requests import Answer, Request, Scored
 from streaming_rec.core.sequence import SequenceModel, history_inputs
 from streaming_rec.core.signals import COLUMN
 from streaming_rec.core.signals import NAMES as PARTS
 from streaming_rec.core.understand.parse import Understander, Understood
 from streaming_rec.core.user_state import UpdateRule, UserState, unit
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One request of a batch, ready to search: its query vector x ((d_c,) float32 or
+    None), the user's unit tastes u_c and u_f, and the fused search vector."""
+
+    request: Request
+    query: np.ndarray | None
+    embed_ms: float
+    understood: Understood
+    taste_c: np.ndarray | None
+    taste_f: np.ndarray | None
+    sequence_f: np.ndarray | None
+    vector: np.ndarray | None
+    strategy: Strategy
 
 
 class Recommender:
@@ -224,7 +240,7 @@ class Recommender:
         users = [r.user for r in requests]
         user_f = self._sequence_tastes(users)
         tastes = self.update_rule.tastes(users, self.item_parts)
-        answers = []
+        plans = []
         for request, understood, sequence_f, taste in zip(
             requests, parsed, user_f, tastes, strict=True
         ):
@@ -234,8 +250,9 @@ class Recommender:
             else:
                 query = next(encoded) if understood.text.strip() else None
                 ms = embed_ms
-            answers.append(self._answer(request, query, ms, weights, understood, sequence_f, taste))
-        return answers
+            plans.append(self._plan(request, query, ms, weights, understood, sequence_f, taste))
+        searched = self._search_unfiltered(plans, weights)
+        return [self._answer(plan, weights, searched.get(i)) for i, plan in enumerate(plans)]
 
     def understand(self, request: Request) -> Understood:
         """The request's parse (core/understand) merged with its explicit filters, which
@@ -253,28 +270,65 @@ class Recommender:
         """The query vectors of ``texts`` (for an embed-only worker)."""
         return self.embedder.encode(texts)
 
-    def _answer(
+    def _plan(
         self,
         request: Request,
         query: np.ndarray | None,
         embed_ms: float,
         weights: RankingWeights,
-        understood: Understood | None = None,
-        sequence_f: np.ndarray | None = None,
-        taste: np.ndarray | None = None,
-    ) -> Answer:
-        """One answer; ``sequence_f``: the user's u_f from the sequence model (else the
-        decayed average's factor part); ``taste``: the user's decayed sum [u_c ; u_f]
-        (UpdateRule.tastes, made for the whole batch)."""
-        user = request.user
+        understood: Understood,
+        sequence_f: np.ndarray | None,
+        taste: np.ndarray | None,
+    ) -> _Plan:
+        """What one answer searches with: ``sequence_f`` is the user's u_f from the sequence
+        model (else the decayed average's factor part), ``taste`` the user's decayed sum
+        [u_c ; u_f] (UpdateRule.tastes, made for the whole batch)."""
         taste_c = unit(taste[: self.content_dim]) if taste is not None else None
         taste_f = unit(taste[self.content_dim :]) if taste is not None and self.factor_dim else None
         if sequence_f is not None:
             taste_f = sequence_f
         vector, strategy = fuse(query, taste_c, taste_f, weights, self.content_dim, self.factor_dim)
+        return _Plan(
+            request, query, embed_ms, understood, taste_c, taste_f, sequence_f, vector, strategy
+        )
+
+    def _search_unfiltered(
+        self, plans: Sequence[_Plan], weights: RankingWeights
+    ) -> dict[int, list[Hit]]:
+        """The unfiltered searches that :func:`retrieve.post_filtered` would make one by one
+        for the batch's answers without a hard filter, made with one index call per size:
+        the compute thread then gives the GIL up (and waits to take it back while the event
+        loop runs, up to Python's switch interval) once per size instead of once per query.
+        Each row is searched exactly as alone. Plan index → hits; empty for fewer than two."""
+        sizes: dict[int, list[int]] = {}
+        for i, plan in enumerate(plans):
+            if plan.vector is None or plan.understood.filter:
+                continue
+            request = plan.request
+            seen = request.user.seen() if request.user is not None else frozenset()
+            margin = len(request.exclude | seen)
+            n = max(weights.candidates, request.k)
+            want = retrieve.unfiltered_size(n, margin, len(self.index))
+            if want:
+                sizes.setdefault(want, []).append(i)
+        out: dict[int, list[Hit]] = {}
+        for want, rows in sizes.items():
+            if len(rows) < 2:
+                continue
+            queries = np.stack([plans[i].vector for i in rows])  # type: ignore[misc]
+            out.update(zip(rows, self.index.search_many(queries, want), strict=True))
+        return out
+
+    def _answer(
+        self, plan: _Plan, weights: RankingWeights, searched: list[Hit] | None = None
+    ) -> Answer:
+        """One answer for ``plan``; ``searched``: its unfiltered search, made for the batch."""
+        request, query, understood = plan.request, plan.query, plan.understood
+        taste_c, taste_f, sequence_f = plan.taste_c, plan.taste_f, plan.sequence_f
+        vector, strategy, embed_ms = plan.vector, plan.strategy, plan.embed_ms
+        user = request.user
         t0 = time.perf_counter()
-        understood = understood or Understood(request.text)
-        ranked, pool, t1, matching = self._rank(request, vector, weights, understood)
+        ranked, pool, t1, matching = self._rank(request, vector, weights, understood, searched)
         # seeded by the request: a replayed request shows the same slots
         slots = explore(ranked, pool, self.explore_share, Random(request.request_id))
         if self.learner.rate > 0:
@@ -320,6 +374,7 @@ class Recommender:
         vector: np.ndarray | None,
         weights: RankingWeights,
         understood: Understood,
+        searched: list[Hit] | None = None,
     ) -> tuple[list[tuple[str, float]], Pool, float, int | None]:
         """The top (item_id, score) pairs for ``request``, the exploration pool, the
         perf_counter time at which retrieval ended (ranking follows it) and how many items
@@ -341,16 +396,25 @@ class Recommender:
             return ranked, (), time.perf_counter(), matching
         n = max(weights.candidates, request.k)
         hits = retrieve.search(
-            self.index, facets, vector, n, mask, matching, allow, self.exact_scan_max, excluded
+            self.index,
+            facets,
+            vector,
+            n,
+            mask,
+            matching,
+            allow,
+            self.exact_scan_max,
+            excluded,
+            searched,
         )
         if understood.recency:
             hits = retrieve.recency_boost(hits, facets, self.recency_weight)
-        searched = time.perf_counter()
+        retrieved_at = time.perf_counter()
         ids = [h.item_id for h in hits]
         vectors = self.index.vectors(ids) if weights.mmr_lambda < 1.0 and ids else None
         ranked = rerank(hits, vectors, self.popularity.priors, weights, request.k)
         shown = {i for i, _ in ranked}
-        return ranked, partial(self._uncertain, hits, shown), searched, matching
+        return ranked, partial(self._uncertain, hits, shown), retrieved_at, matching
 
     def _uncertain(self, hits: Sequence[Hit], shown: set[str]) -> list[tuple[str, float]]:
         """Exploration candidates: the retrieved items not shown, the less engaged half

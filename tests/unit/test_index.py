@@ -285,3 +285,15 @@ def test_congruence_of_exact_and_hnsw() -> None:
         assert ids_of(hnsw.search(query, 5)) == ids_of(exact.search(query, 5))
         allow = lambda i: i.endswith("7")  # noqa: E731
         assert ids_of(hnsw.search(query, 5, allow)) == ids_of(exact.search(query, 5, allow))
+
+
+@pytest.mark.unit
+def test_search_many_is_search_row_by_row(make: Factory, rng: np.random.Generator) -> None:
+    index = filled(make, rng)
+    index.delete(["i3", "i7"])
+    queries = random_unit(rng, 4)
+    for k in (5, 48, 60):  # 48 live items: beyond it, every live item
+        assert index.search_many(queries, k) == [index.search(q, k) for q in queries]
+    assert index.search_many(np.zeros((0, DIM), dtype=np.float32), 5) == []
+    with pytest.raises(IndexError_):
+        index.search_many(queries[0], 5)  # one row, not a matrix

@@ -2,11 +2,13 @@
 the integration tests): strategies, filters, exclusions, two-part vectors, popularity."""
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
 
 from streaming_rec.core.catalog import ItemMeta
+from streaming_rec.core.hnsw import HnswIndex
 from streaming_rec.core.index import ExactIndex
 from streaming_rec.core.popularity import Popularity
 from streaming_rec.core.ranker import RankingWeights
@@ -167,3 +169,56 @@ def test_a_request_encoded_elsewhere_is_ranked_by_its_vector_not_re_encoded() ->
     assert ids(first) == ["haunt"] and first.timings["embed_ms"] == 4.5
     assert ids(second) == ["kiss"]
     assert calls == [["love"]]  # only the plain request's text was encoded
+
+
+class CountingHnsw(HnswIndex):
+    """HnswIndex that counts its batched and its single searches."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim, max_elements=400)
+        self.batched = self.single = 0
+
+    def search_many(self, queries: Any, k: int) -> list[Any]:
+        self.batched += 1
+        return super().search_many(queries, k)
+
+    def search(self, query: Any, k: int, allow: Any = None) -> list[Any]:
+        self.single += 1
+        return super().search(query, k, allow)
+
+
+def test_a_batch_answers_each_request_as_it_would_alone() -> None:
+    rng = np.random.default_rng(5)
+    index = CountingHnsw(8)
+    rec = Recommender(
+        WordEmbedder(),
+        index,
+        RankingWeights(prior_weight=0.0, candidates=50),
+        UpdateRule({"click": 1.0, "dislike": -1.0}),
+        Popularity(3600.0, rerank_every_s=0),
+        4,
+        learn_rate=0.0,
+        explore_share=0.0,
+    )
+    vectors = rng.normal(size=(300, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rec.apply_items([(ItemMeta(f"i{j}", f"I{j}", ()), v[:4], v[4:]) for j, v in enumerate(vectors)])
+    rule = UpdateRule({"click": 1.0, "dislike": -1.0})
+    requests = []
+    for j in range(12):
+        user = None
+        if j % 3 == 0:  # some users have a history (their seen items widen the search)
+            user = UserState(f"u{j}")
+            for t, item in enumerate(rng.choice(300, size=5, replace=False).tolist()):
+                user = rule.apply(user, f"i{item}", "click", float(t))
+        query = rng.normal(size=4).astype(np.float32)
+        requests.append(
+            Request(f"r{j}", f"u{j}", "x", k=10, user=user, vector=query / np.linalg.norm(query))
+        )
+    batch = rec.recommend(requests)
+    assert index.batched == 2  # new users (50 wide) and users with 5 seen items (55 wide)
+    alone = [rec.recommend([r])[0] for r in requests]
+    for together, single in zip(batch, alone, strict=True):
+        assert [(s.item_id, round(s.score, 6)) for s in together.items] == [
+            (s.item_id, round(s.score, 6)) for s in single.items
+        ]
