@@ -49,6 +49,13 @@ class _Plan:
     strategy: Strategy
 
 
+def excluded(request: Request, understood: Understood) -> frozenset[str]:
+    """The items an answer to ``request`` must not show: the request's exclusions, the
+    user's seen items and the parsed filter's excluded ids."""
+    seen = request.user.seen() if request.user is not None else frozenset()
+    return request.exclude | seen | understood.filter.exclude_ids
+
+
 class Recommender:
     """Embedding, retrieval and ranking for batches of requests; item and feedback updates."""
 
@@ -304,10 +311,8 @@ class Recommender:
         for i, plan in enumerate(plans):
             if plan.vector is None or plan.understood.filter:
                 continue
-            request = plan.request
-            seen = request.user.seen() if request.user is not None else frozenset()
-            margin = len(request.exclude | seen)
-            n = max(weights.candidates, request.k)
+            margin = len(excluded(plan.request, plan.understood))
+            n = max(weights.candidates, plan.request.k)
             want = retrieve.unfiltered_size(n, margin, len(self.index))
             if want:
                 sizes.setdefault(want, []).append(i)
@@ -382,10 +387,9 @@ class Recommender:
         when there is nothing to search with, else the filtered candidates
         (core/retrieve.py) reranked, with the recency prior when the query asks for it."""
         facets = self.catalog.facets
-        seen = request.user.seen() if request.user is not None else frozenset()
         mask, matching = retrieve.filtered_mask(facets, understood.filter)
-        excluded = request.exclude | seen | understood.filter.exclude_ids
-        allow = retrieve.allow_function(facets, mask, excluded, self.catalog.__contains__)
+        skip = excluded(request, understood)
+        allow = retrieve.allow_function(facets, mask, skip, self.catalog.__contains__)
         if vector is None and understood.recency:
             ranked = retrieve.newest(facets, mask, allow, request.k)
             return ranked, (), time.perf_counter(), matching
@@ -404,7 +408,7 @@ class Recommender:
             matching,
             allow,
             self.exact_scan_max,
-            excluded,
+            skip,
             searched,
         )
         if understood.recency:

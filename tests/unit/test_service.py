@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from streaming_rec.core.catalog import ItemMeta
+from streaming_rec.core.filters import ItemFilter
 from streaming_rec.core.hnsw import HnswIndex
 from streaming_rec.core.index import ExactIndex
 from streaming_rec.core.popularity import Popularity
@@ -212,11 +213,23 @@ def test_a_batch_answers_each_request_as_it_would_alone() -> None:
             for t, item in enumerate(rng.choice(300, size=5, replace=False).tolist()):
                 user = rule.apply(user, f"i{item}", "click", float(t))
         query = rng.normal(size=4).astype(np.float32)
+        # two requests exclude items, one as the request's own, one in its filter's ids
+        skip = frozenset({"i1", "i2", "i3"}) if j in (1, 2) else frozenset()
         requests.append(
-            Request(f"r{j}", f"u{j}", "x", k=10, user=user, vector=query / np.linalg.norm(query))
+            Request(
+                f"r{j}",
+                f"u{j}",
+                "x",
+                k=10,
+                user=user,
+                vector=query / np.linalg.norm(query),
+                exclude=skip if j == 1 else frozenset(),
+                filter=ItemFilter(exclude_ids=skip) if j == 2 else ItemFilter(),
+            )
         )
     batch = rec.recommend(requests)
-    assert index.batched == 2  # new users (50 wide) and users with 5 seen items (55 wide)
+    # new users (50 wide), users with 5 seen items (55 wide), 3 excluded (53 wide)
+    assert index.batched == 3
     alone = [rec.recommend([r])[0] for r in requests]
     for together, single in zip(batch, alone, strict=True):
         assert [(s.item_id, round(s.score, 6)) for s in together.items] == [
