@@ -73,7 +73,7 @@ lint-deploy: install ## deploy/ only: Dockerfile, Compose, Kubernetes (K8S_VERSI
 	  deploy/k8s/overlays/dev/namespace.yaml
 	$(PY) -m streaming_rec_dev.deploy_check
 
-bench: install data ## Speed: floor, load, freshness, index scale → docs/bench/ (own broker)
+bench: install data ## Speed: floor, load, freshness, gc, rank, index scale → docs/bench/ (own broker)
 	$(PY) bench/run_all.py
 
 bench-gpu: ## GPU encoder + pipeline benchmark → $OUT or docs/bench/gpu.json (CUDA; < 8 min)
