@@ -306,7 +306,8 @@ class Recommender:
         for the batch's answers without a hard filter, made with one index call per size:
         the compute thread then gives the GIL up (and waits to take it back while the event
         loop runs, up to Python's switch interval) once per size instead of once per query.
-        Each row is searched exactly as alone. Plan index → hits; empty for fewer than two."""
+        Each row is searched exactly as alone. Returns plan index → hits; a size that only
+        one answer asks for is left to that answer's own search."""
         sizes: dict[int, list[int]] = {}
         for i, plan in enumerate(plans):
             if plan.vector is None or plan.understood.filter:
