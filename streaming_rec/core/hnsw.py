@@ -179,9 +179,7 @@ class HnswIndex:
 
         use_filter = allow is not None
         while k > 0:
-            if max(self.ef_search, k) != self._ef:
-                self._ef = max(self.ef_search, k)
-                self._index.set_ef(self._ef)
+            self._use_ef(k)
             seen.clear()
             try:
                 flt = accept if use_filter else None
@@ -197,11 +195,7 @@ class HnswIndex:
                 use_filter = True
                 log.debug("hnsw search returned fewer than asked; retrying with k=%d", k)
                 continue
-            ids = self._id
-            return [
-                Hit(ids[label], 1.0 - dist)
-                for label, dist in zip(labels[0].tolist(), dists[0].tolist(), strict=True)
-            ]
+            return self._hits(labels[0], dists[0])
         return []
 
     def search_many(self, queries: npt.ArrayLike, k: int) -> list[list[Hit]]:
@@ -212,17 +206,25 @@ class HnswIndex:
         k = min(k, len(self._label))
         if k == 0 or len(qs) == 0:
             return [[] for _ in range(len(qs))]
-        if max(self.ef_search, k) != self._ef:
-            self._ef = max(self.ef_search, k)
-            self._index.set_ef(self._ef)
+        self._use_ef(k)
         try:
             labels, dists = self._index.knn_query(qs, k=k, num_threads=1)
         except RuntimeError:
             return [self.search(q, k) for q in qs]
+        return [self._hits(row, d) for row, d in zip(labels, dists, strict=True)]
+
+    def _use_ef(self, k: int) -> None:
+        """Search with ef = max(ef_search, k) (set on hnswlib only when it changes)."""
+        if max(self.ef_search, k) != self._ef:
+            self._ef = max(self.ef_search, k)
+            self._index.set_ef(self._ef)
+
+    def _hits(self, labels: np.ndarray, dists: np.ndarray) -> list[Hit]:
+        """One row of knn_query's answer as hits (score = 1 - the "ip" distance)."""
         ids = self._id
         return [
-            [Hit(ids[label], 1.0 - dist) for label, dist in zip(row, d, strict=True)]
-            for row, d in zip(labels.tolist(), dists.tolist(), strict=True)
+            Hit(ids[label], 1.0 - dist)
+            for label, dist in zip(labels.tolist(), dists.tolist(), strict=True)
         ]
 
     def vectors(self, item_ids: Sequence[str]) -> FloatArray:

@@ -36,12 +36,14 @@ from streaming_rec.core.user_state import UpdateRule, UserState, unit
 @dataclass(frozen=True)
 class _Plan:
     """One request of a batch, ready to search: its query vector x ((d_c,) float32 or
-    None), the user's unit tastes u_c and u_f, and the fused search vector."""
+    None), the user's unit tastes u_c and u_f, the fused search vector and the items the
+    answer must not show (:func:`excluded`)."""
 
     request: Request
     query: np.ndarray | None
     embed_ms: float
     understood: Understood
+    skip: frozenset[str]
     taste_c: np.ndarray | None
     taste_f: np.ndarray | None
     sequence_f: np.ndarray | None
@@ -295,8 +297,18 @@ class Recommender:
         if sequence_f is not None:
             taste_f = sequence_f
         vector, strategy = fuse(query, taste_c, taste_f, weights, self.content_dim, self.factor_dim)
+        skip = excluded(request, understood)
         return _Plan(
-            request, query, embed_ms, understood, taste_c, taste_f, sequence_f, vector, strategy
+            request,
+            query,
+            embed_ms,
+            understood,
+            skip,
+            taste_c,
+            taste_f,
+            sequence_f,
+            vector,
+            strategy,
         )
 
     def _search_unfiltered(
@@ -312,7 +324,7 @@ class Recommender:
         for i, plan in enumerate(plans):
             if plan.vector is None or plan.understood.filter:
                 continue
-            margin = len(excluded(plan.request, plan.understood))
+            margin = len(plan.skip)
             n = max(weights.candidates, plan.request.k)
             want = retrieve.unfiltered_size(n, margin, len(self.index))
             if want:
@@ -334,7 +346,9 @@ class Recommender:
         vector, strategy, embed_ms = plan.vector, plan.strategy, plan.embed_ms
         user = request.user
         t0 = time.perf_counter()
-        ranked, pool, t1, matching = self._rank(request, vector, weights, understood, searched)
+        ranked, pool, t1, matching = self._rank(
+            request, vector, weights, understood, plan.skip, searched
+        )
         # seeded by the request: a replayed request shows the same slots
         slots = explore(ranked, pool, self.explore_share, Random(request.request_id))
         if self.learner.rate > 0:
@@ -380,16 +394,17 @@ class Recommender:
         vector: np.ndarray | None,
         weights: RankingWeights,
         understood: Understood,
+        skip: frozenset[str],
         searched: list[Hit] | None = None,
     ) -> tuple[list[tuple[str, float]], Pool, float, int | None]:
         """The top (item_id, score) pairs for ``request``, the exploration pool, the
         perf_counter time at which retrieval ended (ranking follows it) and how many items
         pass the filter (None: no filter): popular-now (or the newest, for a recency intent)
         when there is nothing to search with, else the filtered candidates
-        (core/retrieve.py) reranked, with the recency prior when the query asks for it."""
+        (core/retrieve.py) reranked, with the recency prior when the query asks for it.
+        ``skip``: the items not to show (:func:`excluded`)."""
         facets = self.catalog.facets
         mask, matching = retrieve.filtered_mask(facets, understood.filter)
-        skip = excluded(request, understood)
         allow = retrieve.allow_function(facets, mask, skip, self.catalog.__contains__)
         if vector is None and understood.recency:
             ranked = retrieve.newest(facets, mask, allow, request.k)
