@@ -125,20 +125,21 @@ class StreamSettings(BaseSettings):
 
     # --- Streams -------------------------------------------------------------------------
     fetch_max_wait_ms: int = Field(
-        1500,
+        100,
         ge=1,
         le=30_000,
         description="How long the broker holds a worker's fetch that has no new record (ms; "
-        "Faust's 1500). 100 with SREC_FETCH_BACKOFF_MS=5 removed ~110 ms waits in bench "
-        "runs (docs/bench/fetch); opt-in until a CI failure seen with them is understood.",
+        "Faust asks for 1500, so a partition left out of the fetch in flight could wait that "
+        "long). With SREC_FETCH_BACKOFF_MS=5 it cut a worker's p50 at 200 q/s 3-4x "
+        "(docs/bench/fetch-200).",
     )
     fetch_backoff_ms: float = Field(
-        100.0,
+        5.0,
         ge=0,
         le=1000,
         description="How long a worker's consumer holds back every fetch to the broker while "
-        "records of one partition are still unread by Faust (ms; aiokafka's prefetch_backoff, "
-        "100). At 100 an ask waited ~110 ms in 9 of 19 bench runs; try 5 (docs/bench/fetch/).",
+        "records of one partition are still unread by Faust (ms; aiokafka's prefetch_backoff "
+        "is 100, which made an ask wait ~110 ms in 9 of 19 idle bench runs, docs/bench/fetch/).",
     )
     max_wait_ms: float = Field(
         0.0,

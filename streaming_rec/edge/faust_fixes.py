@@ -24,8 +24,19 @@ to ``prefetch_backoff`` (100 ms, not a constructor option); and Faust asks the b
 hold a fetch with no new data for 1500 ms, so a partition that the fetch in flight left
 out waits for it. With one broker every partition shares the node: an ask waited ~110 ms
 in 9 of 19 bench runs of `bench/run_all.py --only freshness`. The patch sets both from
-SREC_FETCH_BACKOFF_MS and SREC_FETCH_MAX_WAIT_MS (:func:`configure_fetch`; the defaults
-are the libraries' own, 100 and 1500 ms).
+SREC_FETCH_BACKOFF_MS and SREC_FETCH_MAX_WAIT_MS (:func:`configure_fetch`; the worker's
+defaults are 5 and 100 ms; None keeps the libraries' own, 100 and 1500 ms).
+
+After a rebalance, Faust seeks every partition to its committed offset and clears what
+its agents had queued; but aiokafka's ``seek_to_committed`` leaves a partition that has
+no committed offset (or offset 0) where the previous generation's fetches left it. So a
+worker that kept such a partition (a fresh group: two workers starting on a backlog,
+before the first commit) never read again the records it had fetched and dropped, and
+Faust never committed past them: the partition stalled for good. Seen as a worker that
+never became ready (its `items` partitions stuck; 3 of 7 runs of the kill -9 test on
+2026-12-02 with the fetch timings below). The patch seeks those partitions to the
+beginning, as the consumer's auto_offset_reset "earliest" would (at least once: what was
+handled but not committed is handled again).
 
 Every patch checks the installed Faust version and the shape of what it replaces when it
 is applied, and raises :class:`~streaming_rec.edge.patching.PatchMismatch` at start when
@@ -35,9 +46,10 @@ they no longer match (tests/unit/test_faust_fixes.py proves each one applies and
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +66,7 @@ FAUST_SERIES = "0.15"
 ISOLATION = "read_committed"
 
 _lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -153,6 +166,34 @@ def _set_backoff_on_start(consumer: Any, backoff_s: float, patch: str) -> None:
     consumer.start = start_then_set_backoff
 
 
+def _seek_to_committed_resets_the_uncommitted() -> None:
+    patch = "faust fix: seek the uncommitted partitions to the beginning"
+    owner = faust_aiokafka.AIOKafkaConsumerThread
+    original = patching.check_callable(owner, "seek_to_committed", ["self"], patch, is_async=True)
+    if patching.is_patched(original):
+        return
+    patching.check_source(original, ("seek_to_committed",), patch)
+    patching.check_callable(owner, "seek_to_beginning", ["self"], patch, is_async=True)
+
+    async def seek_to_committed(self: Any) -> Any:
+        committed = await original(self)
+        changelogs = self.app.tables.changelog_topics
+        fresh = uncommitted(committed, changelogs)
+        if fresh:
+            log.info("no committed offset: reading %s from the beginning", sorted(fresh))
+            await self.seek_to_beginning(*fresh)
+        return committed
+
+    owner.seek_to_committed = patching.mark(seek_to_committed, original)  # type: ignore[method-assign]
+
+
+def uncommitted(committed: Mapping[Any, int | None], changelogs: Collection[str]) -> list[Any]:
+    """The partitions of ``committed`` (partition → committed offset, None: none) that
+    aiokafka's seek_to_committed leaves where they are, because their offset is None or 0:
+    every one but a table's changelog (the recovery seeks those itself)."""
+    return [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
+
+
 def _check_current_event() -> None:
     patch = "faust fix: current event of a batched table write"
     if not isinstance(getattr(streams, "_current_event", None), ContextVar):
@@ -169,6 +210,7 @@ def apply() -> None:
         _recovery_stops_flow_first()
         _idempotent_producer()
         _read_committed_consumer()
+        _seek_to_committed_resets_the_uncommitted()
     poison.apply()
 
 

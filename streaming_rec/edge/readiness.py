@@ -26,6 +26,9 @@ from streaming_rec.edge.kafka_config import client_config
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5
+SAY_EVERY_S = 15.0
+"""While not covered, say where it waits this often (s): a worker that never becomes ready
+tells which partition holds it back."""
 
 
 class ItemsProgress:
@@ -55,6 +58,8 @@ class ItemsProgress:
             firsts = await consumer.beginning_offsets(items)
             ends = await consumer.end_offsets(items)
             self.total = sum(ends[tp] - firsts[tp] for tp in items)
+            loop = asyncio.get_running_loop()
+            say_at = loop.time() + SAY_EVERY_S
             while True:
                 committed = await admin.list_consumer_group_offsets(
                     self.settings.app_id, partitions=items
@@ -65,10 +70,28 @@ class ItemsProgress:
                 self.embedded = sum(done[tp] - firsts[tp] for tp in items)
                 if all(done[tp] >= ends[tp] for tp in items):
                     break
+                if loop.time() >= say_at:
+                    say_at = loop.time() + SAY_EVERY_S
+                    behind = {
+                        tp.partition: (done[tp], ends[tp]) for tp in items if done[tp] < ends[tp]
+                    }
+                    log.info(
+                        "not ready: %s; the group has not committed `items` up to the end "
+                        "offsets at start (partition: (committed, end)) %s",
+                        self.describe(),
+                        behind,
+                    )
                 await asyncio.sleep(POLL_S)
             vectors = await self._partitions(consumer, self.settings.topic("item-vectors"))
             targets = await consumer.end_offsets(vectors)
             while any(index_offsets.get(tp.partition, 0) < end for tp, end in targets.items()):
+                if loop.time() >= say_at:
+                    say_at = loop.time() + SAY_EVERY_S
+                    log.info(
+                        "not ready: the index has not read `item-vectors` up to %s (it is at %s)",
+                        {tp.partition: end for tp, end in targets.items()},
+                        dict(index_offsets),
+                    )
                 await asyncio.sleep(POLL_S / 5)
             log.info("the index covers the catalog: %s", self.describe())
             self.covered.set()

@@ -12,6 +12,7 @@ import faust
 import pytest
 from faust.tables import recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 from streaming_rec import cli
 from streaming_rec.edge import faust_fixes, patching
@@ -29,6 +30,7 @@ def test_every_patch_is_applied_once() -> None:
         (recovery.Recovery, "on_recovery_completed"),
         (faust_aiokafka.Producer, "_settings_default"),
         (faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer"),
+        (faust_aiokafka.AIOKafkaConsumerThread, "seek_to_committed"),
     ):
         installed = vars(owner)[name]
         assert patching.is_patched(installed), name
@@ -55,6 +57,27 @@ def test_recovery_stops_the_flow_before_the_seek() -> None:
 
     asyncio.run(recovery.Recovery.on_recovery_completed(me, 0))
     assert calls == ["stop_flow", "suspend", "stopped", "seek", "resume_flow"]
+
+
+def test_a_partition_without_a_committed_offset_is_sought_to_the_beginning() -> None:
+    """aiokafka's seek_to_committed leaves a partition with no committed offset (or 0) where
+    the last fetch left it; after a rebalance Faust has dropped what it queued from there,
+    so those records would never be read again. Changelogs are left to the recovery."""
+    items0, items1, items2 = TP("app-items", 0), TP("app-items", 1), TP("app-items", 2)
+    changelog = TP("app-user-state-changelog", 0)
+    committed = {items0: 41, items1: None, items2: 0, changelog: None}
+    me = mock.MagicMock()
+    me.call_thread = mock.AsyncMock(return_value=committed)
+    me.seek_to_beginning = mock.AsyncMock()
+    me.app.tables.changelog_topics = {"app-user-state-changelog"}
+
+    got = asyncio.run(faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed(me))
+    assert got == committed  # what Faust's perform_seek reads
+    me.seek_to_beginning.assert_awaited_once_with(items1, items2)
+    me.seek_to_beginning.reset_mock()
+    me.call_thread.return_value = {items0: 41}
+    asyncio.run(faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed(me))
+    me.seek_to_beginning.assert_not_awaited()
 
 
 def test_the_producer_is_idempotent_and_compresses_as_configured() -> None:
