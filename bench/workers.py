@@ -280,7 +280,10 @@ def run(args: argparse.Namespace) -> int:
             "other (torch threads oversubscribed: try --torch-threads 1)"
         ),
     }
-    doc = settings_record(settings)
+    # the workers' settings: the bench's with every --set applied (their environment drops
+    # other SREC_* variables)
+    overrides = dict(s.split("=", 1) for s in args.set)
+    doc = settings_record(load_settings(**{**settings.model_dump(), **overrides}))
     doc.update(
         {
             "counts": counts,

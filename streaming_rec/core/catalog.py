@@ -4,7 +4,7 @@ column as well (core/facets.py) for filters and the query parser's vocabulary.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,9 @@ class Catalog:
     def __init__(self) -> None:
         self._items: dict[str, ItemMeta] = {}
         self.facets = Facets()
+        #: item_id → in the catalog, as the dict's own method: no Python frame per call
+        #: (retrieval checks every candidate with it on the compute thread)
+        self.has: Callable[[object], bool] = self._items.__contains__
 
     def put(self, meta: ItemMeta) -> None:
         old = self._items.get(meta.item_id)

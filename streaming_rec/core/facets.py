@@ -300,8 +300,7 @@ class Facets:
 
     def ids(self, mask: Mask) -> list[str]:
         """The item ids of the rows set in ``mask``."""
-        ids = self._ids
-        return [ids[r] for r in np.flatnonzero(mask).tolist()]  # type: ignore[misc]
+        return list(map(self._ids.__getitem__, np.flatnonzero(mask).tolist()))  # type: ignore[arg-type]
 
     def allows(self, mask: Mask) -> Callable[[str], bool]:
         """item_id → whether its row is set in ``mask`` (unknown ids: False)."""

@@ -32,6 +32,7 @@ from streaming_rec.core.index import (
     check_dim,
     id_list,
     live_rows,
+    make_hits,
     prepare_batch,
 )
 from streaming_rec.errors import IndexError_, SnapshotError
@@ -220,12 +221,10 @@ class HnswIndex:
             self._index.set_ef(self._ef)
 
     def _hits(self, labels: np.ndarray, dists: np.ndarray) -> list[Hit]:
-        """One row of knn_query's answer as hits (score = 1 - the "ip" distance)."""
-        ids = self._id
-        return [
-            Hit(ids[label], 1.0 - dist)
-            for label, dist in zip(labels.tolist(), dists.tolist(), strict=True)
-        ]
+        """One row of knn_query's answer as hits (score = 1 - the "ip" distance, in float64
+        as ``1.0 - float(dist)`` would give)."""
+        scores = (1.0 - dists.astype(np.float64)).tolist()
+        return make_hits(map(self._id.__getitem__, labels.tolist()), scores)
 
     def vectors(self, item_ids: Sequence[str]) -> FloatArray:
         """Copies of the vectors of live items (from the mirror)."""

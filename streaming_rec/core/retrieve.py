@@ -27,7 +27,7 @@ import numpy as np
 
 from streaming_rec.core.facets import Facets, Mask
 from streaming_rec.core.filters import ItemFilter
-from streaming_rec.core.index import Hit, VectorIndex
+from streaming_rec.core.index import Hit, VectorIndex, make_hits
 
 EXACT_SCAN_MAX = 2000
 
@@ -37,6 +37,8 @@ def allow_function(
 ) -> Callable[[str], bool]:
     """item_id → allowed: not excluded and, with a mask, set in it (else ``known``)."""
     if mask is None:
+        if not excluded:
+            return known
         return lambda item_id: item_id not in excluded and known(item_id)
     in_mask = facets.allows(mask)
     return lambda item_id: item_id not in excluded and in_mask(item_id)
@@ -84,7 +86,7 @@ def search(
         return []
     scores = vectors @ np.asarray(vector, dtype=np.float32)
     top = np.argsort(-scores, kind="stable")[:n]
-    return [Hit(ids[j], float(scores[j])) for j in top.tolist()]
+    return make_hits(map(ids.__getitem__, top.tolist()), scores[top].tolist())
 
 
 def unfiltered_size(n: int, margin: int, size: int) -> int | None:

@@ -405,7 +405,7 @@ class Recommender:
         ``skip``: the items not to show (:func:`excluded`)."""
         facets = self.catalog.facets
         mask, matching = retrieve.filtered_mask(facets, understood.filter)
-        allow = retrieve.allow_function(facets, mask, skip, self.catalog.__contains__)
+        allow = retrieve.allow_function(facets, mask, skip, self.catalog.has)
         if vector is None and understood.recency:
             ranked = retrieve.newest(facets, mask, allow, request.k)
             return ranked, (), time.perf_counter(), matching
