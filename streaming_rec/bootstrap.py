@@ -52,6 +52,7 @@ def ranking_weights(settings: RankingSettings) -> RankingWeights:
         prior_weight=settings.prior_weight,
         mmr_lambda=settings.mmr_lambda,
         candidates=settings.candidates,
+        sequence_share=settings.sequence_share,
     )
 
 

@@ -52,6 +52,14 @@ class RankingSettings(BaseSettings):
         "a query's own deadline_ms wins).",
     )
     candidates: int = Field(200, ge=1, le=5000, description="Candidates retrieved (M ≫ k).")
+    sequence_share: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="With a sequence model (SREC_SEQUENCE_MODEL): its share of u_f; the "
+        "rest is the decayed average of the user's item factors, the long-term profile "
+        "(1: the sequence model alone).",
+    )
     understand: bool = Field(
         True,
         description="Read queries for hard filters (categories, prices and other attribute "

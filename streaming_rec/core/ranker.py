@@ -28,6 +28,21 @@ class RankingWeights:
     prior_weight: float = 0.05
     mmr_lambda: float = 1.0
     candidates: int = 200
+    sequence_share: float = 1.0  # of u_f from the sequence model; the rest: decayed average
+
+
+def mix_profiles(sequence_f: np.ndarray, decayed_f: np.ndarray | None, share: float) -> np.ndarray:
+    """u_f from the sequence model's ``sequence_f`` and the decayed average ``decayed_f``
+    (both (d,) float32 unit vectors): ``share``·sequence + (1 − share)·decayed, made unit
+    again; ``sequence_f`` itself when ``share`` ≥ 1 or the user has no decayed average, and
+    ``decayed_f`` when ``share`` ≤ 0."""
+    if share >= 1.0 or decayed_f is None:
+        return sequence_f
+    if share <= 0.0:
+        return decayed_f
+    mixed = (share * sequence_f + (1.0 - share) * decayed_f).astype(np.float32)
+    norm = float(np.linalg.norm(mixed))
+    return mixed / norm if norm > 0.0 else sequence_f
 
 
 def fuse(

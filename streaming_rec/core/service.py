@@ -24,7 +24,15 @@ from streaming_rec.core.embedder import Embedder, backend_name, encode_items
 from streaming_rec.core.index import Hit, VectorIndex
 from streaming_rec.core.learner import BlendLearner, Impression, Impressions
 from streaming_rec.core.popularity import Popularity
-from streaming_rec.core.ranker import Pool, RankingWeights, Strategy, explore, fuse, rerank
+from streaming_rec.core.ranker import (
+    Pool,
+    RankingWeights,
+    Strategy,
+    explore,
+    fuse,
+    mix_profiles,
+    rerank,
+)
 from streaming_rec.core.requests import Answer, Request, Scored
 from streaming_rec.core.sequence import SequenceModel, history_inputs
 from streaming_rec.core.signals import COLUMN
@@ -295,7 +303,7 @@ class Recommender:
         taste_c = unit(taste[: self.content_dim]) if taste is not None else None
         taste_f = unit(taste[self.content_dim :]) if taste is not None and self.factor_dim else None
         if sequence_f is not None:
-            taste_f = sequence_f
+            taste_f = mix_profiles(sequence_f, taste_f, weights.sequence_share)
         vector, strategy = fuse(query, taste_c, taste_f, weights, self.content_dim, self.factor_dim)
         skip = excluded(request, understood)
         return _Plan(

@@ -56,6 +56,8 @@ GRID: dict[str, list[Any]] = {
     "beta": [0.5, 1.0, 2.0],
     "gamma": [0.0, 0.3, 1.0],
     "candidates": [500, 2000],  # the prior reranks only what the search retrieved
+    # with the sequence model: its share of u_f beside the long-term decayed average
+    "sequence_share": [1.0, 0.75, 0.5, 0.25, 0.0],
 }
 ROWS = {
     "most_popular": "MostPopular (training counts)",

@@ -67,3 +67,20 @@ def test_popularity_survives_many_half_lives() -> None:
     popular.observe("b", 1.0, 10_000.0)  # far past the rebase point
     assert [i for i, _ in popular.top(1, lambda _: True)] == ["b"]
     assert np.isfinite(popular.prior("a"))
+
+
+def test_mix_profiles_blends_the_sequence_with_the_long_term_profile() -> None:
+    from streaming_rec.core.ranker import mix_profiles
+
+    seq = np.array([1.0, 0.0], dtype=np.float32)
+    decayed = np.array([0.0, 1.0], dtype=np.float32)
+    assert mix_profiles(seq, decayed, 1.0) is seq
+    assert mix_profiles(seq, None, 0.5) is seq  # no decayed average yet: the sequence alone
+    assert mix_profiles(seq, decayed, 0.0) is decayed
+    half = mix_profiles(seq, decayed, 0.5)
+    np.testing.assert_allclose(half, [2**-0.5, 2**-0.5], rtol=1e-6)
+    assert half.dtype == np.float32
+    quarter = mix_profiles(seq, decayed, 0.25)
+    assert quarter[1] > quarter[0] > 0 and abs(float(np.linalg.norm(quarter)) - 1.0) < 1e-6
+    opposite = mix_profiles(seq, -seq, 0.5)  # they cancel: keep the sequence's
+    assert opposite is seq
