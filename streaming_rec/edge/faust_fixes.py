@@ -33,7 +33,7 @@ no committed offset (or offset 0) where the previous generation's fetches left i
 worker that kept such a partition (a fresh group: two workers starting on a backlog,
 before the first commit) never read again the records it had fetched and dropped, and
 Faust never committed past them: the partition stalled for good. Seen as a worker that
-never became ready (its `items` partitions stuck; 3 of 7 runs of the kill -9 test on
+never became ready (its `items` partitions stuck; 4 of 9 runs of the kill -9 test on
 2026-12-02 with the fetch timings below). The patch seeks those partitions to the
 beginning, as the consumer's auto_offset_reset "earliest" would (at least once: what was
 handled but not committed is handled again).
